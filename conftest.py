@@ -1,0 +1,93 @@
+"""Fixtures shared by every app's tests."""
+
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from rest_framework.test import APIClient
+
+SHARED_DATA = Path(__file__).resolve().parent.parent / "shared" / "data"
+NUCLEI = SHARED_DATA / "nuclei"
+
+
+def blobs_image(shape=(96, 128), centers=((30, 30), (30, 80), (70, 50)), radius=12) -> np.ndarray:
+    """Bright discs on a dark, slightly noisy background (uint8)."""
+    rows, cols = np.mgrid[: shape[0], : shape[1]]
+    image = np.full(shape, 20, np.float32)
+    for r, c in centers:
+        image[(rows - r) ** 2 + (cols - c) ** 2 <= radius**2] = 200
+    noise = np.random.default_rng(0).normal(0, 4, shape)
+    return np.clip(image + noise, 0, 255).astype(np.uint8)
+
+
+def png_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def blobs() -> np.ndarray:
+    return blobs_image()
+
+
+@pytest.fixture
+def blobs_png(blobs) -> bytes:
+    return png_bytes(blobs)
+
+
+@pytest.fixture(autouse=True)
+def media_root(settings, tmp_path) -> Path:
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return settings.MEDIA_ROOT
+
+
+@pytest.fixture
+def nuclei_dir() -> Path:
+    if not NUCLEI.is_dir():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"test data missing: {NUCLEI}")
+        pytest.skip(f"test data not found at {NUCLEI}")
+    return NUCLEI
+
+
+@pytest.fixture
+def user(django_user_model):
+    return django_user_model.objects.create_user("alice", password="pw-alice-123")
+
+
+@pytest.fixture
+def other_user(django_user_model):
+    return django_user_model.objects.create_user("bob", password="pw-bob-123")
+
+
+def token_client(user) -> APIClient:
+    from rest_framework.authtoken.models import Token
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    return client
+
+
+@pytest.fixture
+def api_client(user) -> APIClient:
+    return token_client(user)
+
+
+@pytest.fixture
+def other_client(other_user) -> APIClient:
+    return token_client(other_user)
+
+
+@pytest.fixture
+def eager_celery():
+    """Run tasks in-process (unit and API tests; the integration test uses a real worker)."""
+    from config.celery import app
+
+    previous = app.conf.task_always_eager, app.conf.task_eager_propagates
+    app.conf.task_always_eager, app.conf.task_eager_propagates = True, True
+    yield app
+    app.conf.task_always_eager, app.conf.task_eager_propagates = previous

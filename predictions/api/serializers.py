@@ -1,0 +1,218 @@
+from django.conf import settings
+from rest_framework import serializers
+
+from predictions.models import PredictionJob
+from predictions.services import images
+from predictions.services.engines import ENGINE_NAMES
+from predictions.services.jobs import JobRequest
+
+
+def decode_upload(upload, decode, **kwargs):
+    """Decode an uploaded file with one of the ``images`` decoders; problems become 400s."""
+    if upload.size > settings.CELLSERVE_MAX_UPLOAD_BYTES:
+        raise serializers.ValidationError(
+            f"file is {upload.size:,} bytes, above the limit of "
+            f"{settings.CELLSERVE_MAX_UPLOAD_BYTES:,} bytes"
+        )
+    try:
+        return decode(upload, max_pixels=settings.CELLSERVE_MAX_IMAGE_PIXELS, **kwargs)
+    except images.ImageError as exc:
+        raise serializers.ValidationError(str(exc)) from exc
+
+
+def _decode_field(field: str, upload, decode, **kwargs):
+    try:
+        return decode_upload(upload, decode, **kwargs)
+    except serializers.ValidationError as exc:
+        raise serializers.ValidationError({field: exc.detail}) from exc
+
+
+class PredictionJobCreateSerializer(serializers.Serializer):
+    input_image = serializers.FileField(
+        allow_empty_file=True, help_text="PNG, JPEG or TIFF; 8/16-bit; gray, RGB or RGBA."
+    )
+    model_type = serializers.ChoiceField(choices=ENGINE_NAMES, default="cpsam")
+    diameter = serializers.FloatField(
+        required=False,
+        allow_null=True,
+        min_value=0,
+        max_value=2000,
+        help_text="Typical cell diameter in pixels; empty or 0 estimates it.",
+    )
+    flow_threshold = serializers.FloatField(default=0.4, min_value=0, max_value=10)
+    cellprob_threshold = serializers.FloatField(default=0.0, min_value=-10, max_value=10)
+    min_size = serializers.IntegerField(default=15, min_value=0, max_value=10_000_000)
+    input_masks = serializers.FileField(
+        required=False,
+        allow_empty_file=True,
+        help_text="Optional label image (.npy, .tif, .png) of the image's size: "
+        "segmentation is skipped and these masks are measured.",
+    )
+
+    def validate(self, attrs):
+        # Decoded here, not in the worker, so a bad upload is a 400 rather than a failed job.
+        image = _decode_field("input_image", attrs["input_image"], images.decode_image)
+        if attrs.get("input_masks") is not None:
+            _decode_field(
+                "input_masks", attrs["input_masks"], images.decode_labels, shape=image.shape[:2]
+            )
+        return attrs
+
+    def to_job_request(self) -> JobRequest:
+        data = self.validated_data
+        return JobRequest(
+            model_type=data["model_type"],
+            diameter=data.get("diameter") or None,
+            flow_threshold=data["flow_threshold"],
+            cellprob_threshold=data["cellprob_threshold"],
+            min_size=data["min_size"],
+        )
+
+
+class FileUrlField(serializers.FileField):
+    """The stored file's URL as the seed shows it (``/media/...``), or null when absent."""
+
+    def to_representation(self, value):
+        return value.url if value else None
+
+
+class PredictionJobSerializer(serializers.ModelSerializer):
+    input_image = FileUrlField(read_only=True)
+
+    class Meta:
+        model = PredictionJob
+        fields = [
+            "id",
+            "status",
+            "input_image",
+            "model_type",
+            "diameter",
+            "flow_threshold",
+            "cellprob_threshold",
+            "min_size",
+            "num_cells_detected",
+            "processing_time",
+            "error_message",
+            "created_at",
+            "completed_at",
+        ]
+        read_only_fields = fields
+
+
+class PredictionJobCreatedSerializer(PredictionJobSerializer):
+    class Meta(PredictionJobSerializer.Meta):
+        fields = ["id", "status", "input_image", "model_type", "created_at"]
+        read_only_fields = fields
+
+
+class JobStatusSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = PredictionJob
+        fields = ["id", "status", "num_cells_detected", "processing_time", "error_message"]
+        read_only_fields = fields
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        if not instance.error_message:
+            data.pop("error_message")
+        return data
+
+
+class CellMetricSerializer(serializers.Serializer):
+    cell_id = serializers.IntegerField()
+    area = serializers.FloatField()
+    perimeter = serializers.FloatField()
+    aspect_ratio = serializers.FloatField(allow_null=True)
+    eccentricity = serializers.FloatField()
+    solidity = serializers.FloatField()
+
+
+class JobResultsSerializer(serializers.ModelSerializer):
+    result_masks = FileUrlField(read_only=True)
+    result_flows = FileUrlField(read_only=True)
+    result_segmented_images = FileUrlField(read_only=True)
+    result_tif_archive = FileUrlField(read_only=True)
+    result_metrics = FileUrlField(read_only=True)
+    cell_metrics = CellMetricSerializer(many=True, read_only=True)
+    downloads = serializers.DictField(child=serializers.URLField(), read_only=True)
+
+    class Meta:
+        model = PredictionJob
+        fields = [
+            "id",
+            "status",
+            "num_cells_detected",
+            "processing_time",
+            "mask_shape",
+            "result_masks",
+            "result_flows",
+            "result_segmented_images",
+            "result_tif_archive",
+            "result_metrics",
+            "cell_metrics",
+            "downloads",
+        ]
+        read_only_fields = fields
+
+
+class MetricsSummarySerializer(serializers.Serializer):
+    total_cells = serializers.IntegerField()
+    average_area = serializers.FloatField(allow_null=True)
+    min_area = serializers.FloatField(allow_null=True)
+    max_area = serializers.FloatField(allow_null=True)
+    average_aspect_ratio = serializers.FloatField(allow_null=True)
+
+
+class IndividualMetricSerializer(CellMetricSerializer):
+    centroid_x = serializers.FloatField()
+    centroid_y = serializers.FloatField()
+    extent = serializers.FloatField()
+    equivalent_diameter = serializers.FloatField()
+    bbox_min_row = serializers.IntegerField()
+    bbox_min_col = serializers.IntegerField()
+    bbox_max_row = serializers.IntegerField()
+    bbox_max_col = serializers.IntegerField()
+
+
+class JobMetricsSerializer(serializers.Serializer):
+    summary = MetricsSummarySerializer()
+    individual_metrics = IndividualMetricSerializer(many=True)
+
+
+class ShapeMetricSerializer(CellMetricSerializer):
+    extent = serializers.FloatField()
+    equivalent_diameter = serializers.FloatField()
+    orientation = serializers.FloatField()
+    major_axis_length = serializers.FloatField()
+    minor_axis_length = serializers.FloatField()
+    convex_area = serializers.FloatField()
+    filled_area = serializers.FloatField()
+    euler_number = serializers.IntegerField()
+
+
+class ShapeAnalysisSerializer(serializers.Serializer):
+    shape_analysis = ShapeMetricSerializer(many=True)
+
+
+class EvaluateRequestSerializer(serializers.Serializer):
+    ground_truth = serializers.FileField(
+        allow_empty_file=True, help_text="Label image (.npy, .tif, .png) of the image's size."
+    )
+
+
+class EvaluationSerializer(serializers.Serializer):
+    average_precision = serializers.DictField(
+        child=serializers.FloatField(), help_text="AP keyed by IoU threshold (0.5, 0.75, 0.9)."
+    )
+    true_positives = serializers.DictField(child=serializers.IntegerField())
+    aggregated_jaccard_index = serializers.FloatField()
+    num_true = serializers.IntegerField()
+    num_predicted = serializers.IntegerField()
+
+
+class JobStatsSerializer(serializers.Serializer):
+    total = serializers.IntegerField()
+    pending = serializers.IntegerField()
+    processing = serializers.IntegerField()
+    completed = serializers.IntegerField()
+    failed = serializers.IntegerField()

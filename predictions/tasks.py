@@ -1,0 +1,59 @@
+"""Thin Celery tasks: load the row, call the job services, record the outcome.
+
+Segmentation runs on the ``gpu`` queue; measuring and exporting on ``default``.
+Tasks acknowledge late, so a worker that dies mid-job hands the job to another;
+each step checks the row's status first, so running twice does no harm.
+"""
+
+import logging
+
+from celery import shared_task
+
+from predictions.models import JobStatus, PredictionJob
+from predictions.services import jobs
+
+logger = logging.getLogger(__name__)
+
+
+def enqueue_job(job_id) -> None:
+    job = PredictionJob.objects.get(pk=job_id)
+    if job.has_uploaded_masks:
+        finish_job.delay(str(job_id))
+    else:
+        segment_job.delay(str(job_id))
+
+
+def _load_active(job_id) -> PredictionJob | None:
+    job = PredictionJob.objects.filter(pk=job_id).first()
+    if job is None or job.is_finished:
+        logger.info("job %s is gone or already finished; nothing to do", job_id)
+        return None
+    return job
+
+
+@shared_task(acks_late=True)
+def segment_job(job_id: str) -> None:
+    job = _load_active(job_id)
+    if job is None or not jobs.start(job):
+        return
+    try:
+        jobs.segment(job)
+    except Exception as exc:
+        logger.exception("segmentation of job %s failed", job_id)
+        jobs.fail(job_id, jobs.user_message(exc))
+        return
+    finish_job.delay(job_id)
+
+
+@shared_task(acks_late=True)
+def finish_job(job_id: str) -> None:
+    job = _load_active(job_id)
+    if job is None:
+        return
+    if job.status == JobStatus.PENDING and not jobs.start(job):
+        return
+    try:
+        jobs.finish(job)
+    except Exception as exc:
+        logger.exception("measuring job %s failed", job_id)
+        jobs.fail(job_id, jobs.user_message(exc))
