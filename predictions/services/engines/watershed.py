@@ -39,6 +39,8 @@ DIST_SMOOTH_FRACTION = 0.06
 # Below this many pixels a diameter estimate is noise; fall back to a typical nucleus size.
 DEFAULT_DIAMETER = 30.0
 MIN_DIAMETER = 4.0
+# Components thinner than this fraction of the typical (area-weighted) radius are specks.
+SPECK_RADIUS_FRACTION = 0.25
 # Robust normalisation ignores this percentage at each end, so hot pixels don't set the scale.
 CLIP_PERCENT = 0.1
 # Channels differing by less than this (of the full range) are treated as grey.
@@ -142,7 +144,9 @@ def estimate_diameter(intensity: np.ndarray) -> float:
     """Twice the median inscribed radius of the foreground's components.
 
     The inscribed radius (max of the distance transform) of a clump of touching nuclei is still
-    about one nucleus radius, so clumps don't inflate the estimate the way areas would.
+    about one nucleus radius, so clumps don't inflate the estimate the way areas would. Specks
+    of textured background would drag a plain median down, so components much thinner than the
+    area-weighted median are left out first.
     """
     logit = foreground_logit(ndi.gaussian_filter(intensity, 1.0))
     foreground = ndi.binary_opening(ndi.binary_fill_holes(logit > 0))
@@ -151,10 +155,18 @@ def estimate_diameter(intensity: np.ndarray) -> float:
         return DEFAULT_DIAMETER
     distance = ndi.distance_transform_edt(foreground)
     radii = np.asarray(ndi.maximum(distance, components, np.arange(1, count + 1)))
-    radii = radii[radii >= MIN_DIAMETER / 2]
-    if radii.size == 0:
+    areas = np.bincount(components.ravel())[1:]
+    usable = radii >= MIN_DIAMETER / 2
+    if not usable.any():
         return DEFAULT_DIAMETER
-    return float(2 * np.median(radii))
+    reference = _weighted_median(radii[usable], areas[usable])
+    return float(2 * np.median(radii[radii >= SPECK_RADIUS_FRACTION * reference]))
+
+
+def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
+    order = np.argsort(values)
+    cumulative = np.cumsum(weights[order])
+    return float(values[order][np.searchsorted(cumulative, cumulative[-1] / 2)])
 
 
 def split_touching(foreground: np.ndarray, smoothed: np.ndarray, diameter: float) -> np.ndarray:

@@ -1,0 +1,143 @@
+"""End to end over real parts: HTTP (live server + requests), a Celery worker process,
+Redis as the broker and PostgreSQL as the database, on a real nuclei image.
+
+Nothing here is mocked. When Redis or PostgreSQL is down these tests fail, never skip.
+"""
+
+import io
+import os
+import subprocess
+import sys
+import time
+import uuid
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import redis
+import requests
+import tifffile
+from django.conf import settings
+from django.db import connection
+from rest_framework.authtoken.models import Token
+
+from conftest import png_bytes
+from predictions.services.evaluate import evaluate
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+ROOT = Path(__file__).resolve().parent.parent
+JOB_TIMEOUT_S = 180
+
+
+@pytest.fixture
+def celery_worker_process(media_root, tmp_path):
+    """A real worker on both queues, sharing this test's database, media folder and Redis."""
+    redis.Redis.from_url(settings.REDIS_URL).flushdb()
+    db = connection.settings_dict
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.testing",
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "REDIS_URL": settings.REDIS_URL,
+        "MEDIA_ROOT": str(media_root),
+        # No weights on test machines: cpsam jobs must fail with instructions, not hang.
+        "CELLPOSE_LOCAL_MODELS_PATH": str(tmp_path / "models"),
+        "CELLPOSE_MODEL": "cpsam-missing",
+    }
+    log = tmp_path / "worker.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "gpu,default",
+             "--pool", "solo", "--without-gossip", "--without-mingle",
+             "-n", f"test-{uuid.uuid4().hex[:8]}@%h", "--loglevel", "INFO"],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    yield process, log
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def wait_for(session, url, log):
+    deadline = time.monotonic() + JOB_TIMEOUT_S
+    while time.monotonic() < deadline:
+        body = session.get(url, timeout=10).json()
+        if body["status"] in ("completed", "failed"):
+            return body
+        time.sleep(0.5)
+    pytest.fail(f"job not finished after {JOB_TIMEOUT_S}s; worker log:\n{log.read_text()[-4000:]}")
+
+
+@pytest.fixture
+def session(live_server, django_user_model):
+    user = django_user_model.objects.create_user("carol", password="pw-carol-123")
+    http = requests.Session()
+    http.headers["Authorization"] = f"Token {Token.objects.create(user=user).key}"
+    http.base = f"{live_server.url}/api/v1/predictions/"
+    return http
+
+
+def test_real_image_goes_through_worker_to_downloaded_results(
+    session, celery_worker_process, nuclei_dir
+):
+    _, log = celery_worker_process
+    image_path = nuclei_dir / "stardist_img2d.tif"
+    truth = tifffile.imread(nuclei_dir / "stardist_mask2d.tif")
+    with image_path.open("rb") as handle:
+        created = session.post(
+            session.base,
+            files={"input_image": (image_path.name, handle, "image/tiff")},
+            data={"model_type": "watershed"},
+            timeout=30,
+        )
+    assert created.status_code == 201, created.text
+    job_id = created.json()["id"]
+    assert created.json()["status"] == "pending"
+
+    status = wait_for(session, f"{session.base}{job_id}/status/", log)
+    assert status["status"] == "completed", status
+    assert status["num_cells_detected"] > 50
+
+    masks_bytes = session.get(f"{session.base}{job_id}/download_masks/", timeout=30).content
+    masks = np.load(io.BytesIO(masks_bytes))
+    assert masks.shape == truth.shape and masks.max() == status["num_cells_detected"]
+    assert evaluate(truth, masks)["average_precision"]["0.5"] > 0.5
+
+    archive = session.get(f"{session.base}{job_id}/download_individual_cells/", timeout=30)
+    with zipfile.ZipFile(io.BytesIO(archive.content)) as zf:
+        assert len(zf.namelist()) == status["num_cells_detected"]
+        first = tifffile.imread(io.BytesIO(zf.read("cell_0001.tif")))
+        assert first.dtype == np.uint16
+    overlay = session.get(f"{session.base}{job_id}/download_segmented_image/", timeout=30)
+    assert overlay.content.startswith(b"\x89PNG")
+    metrics = session.get(f"{session.base}{job_id}/metrics/", timeout=30).json()
+    assert metrics["summary"]["total_cells"] == status["num_cells_detected"]
+
+
+def test_blank_image_completes_with_zero_cells(session, celery_worker_process):
+    _, log = celery_worker_process
+    created = session.post(
+        session.base, files={"input_image": ("blank.png", png_bytes(np.zeros((32, 32), np.uint8)))},
+        data={"model_type": "watershed"}, timeout=30,
+    )  # fmt: skip
+    status = wait_for(session, f"{session.base}{created.json()['id']}/status/", log)
+    assert status["status"] == "completed" and status["num_cells_detected"] == 0
+    metrics = session.get(f"{session.base}{created.json()['id']}/metrics/", timeout=30).json()
+    assert metrics["individual_metrics"] == []
+
+
+def test_missing_weights_end_the_job_failed_with_instructions(
+    session, celery_worker_process, blobs_png
+):
+    _, log = celery_worker_process
+    created = session.post(
+        session.base, files={"input_image": ("b.png", blobs_png)}, data={"model_type": "cpsam"},
+        timeout=30,
+    )  # fmt: skip
+    status = wait_for(session, f"{session.base}{created.json()['id']}/status/", log)
+    assert status["status"] == "failed"
+    assert "weights 'cpsam-missing' were not found" in status["error_message"]
+    assert session.get(f"{session.base}{created.json()['id']}/results/").status_code == 409
