@@ -1,6 +1,6 @@
 """Accuracy of the classical ``watershed`` engine against an Otsu + connected-components baseline.
 
-Scores every image of the nuclei dev set (and the stardist image, reported separately) with
+Scores every image of the nuclei dev set, and the stardist image (reported separately), with
 average precision at IoU 0.5 / 0.75 / 0.9 (TP / (TP + FP + FN), one-to-one matching), prints a
 per-image table and writes the "watershed-accuracy" section of docs/benchmarks.md.
 
@@ -10,6 +10,7 @@ per-image table and writes the "watershed-accuracy" section of docs/benchmarks.m
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +27,18 @@ from predictions.services.engines.watershed import create_engine, drop_small, to
 DATA = Path("/work/shared/data/nuclei")
 THRESHOLDS = (0.5, 0.75, 0.9)
 PARAMS = SegmentationParams()
+METHODS = ("baseline", "watershed")
+
+
+@dataclass
+class Case:
+    name: str
+    image: np.ndarray
+    truth: np.ndarray
+
+    @property
+    def true_cells(self) -> int:
+        return len(np.unique(self.truth)) - 1
 
 
 @dataclass
@@ -35,22 +48,24 @@ class Score:
     cells: int
 
 
-def load_cases() -> list[tuple[str, np.ndarray, np.ndarray]]:
-    """(name, image, labels): the dev images, then the stardist image last."""
-    cases = []
+def load_cases() -> tuple[list[Case], Case]:
+    """The dev images, and the stardist image."""
+    dev = []
     for png in sorted((DATA / "dev").glob("*.png")):
         image = np.asarray(Image.open(png))
         if image.ndim == 3:
-            image = image[..., :3]
-        labels = tifffile.imread(png.with_name(f"{png.stem}_labels.tif"))
-        cases.append((png.stem, image, labels))
-    stardist = tifffile.imread(DATA / "stardist_img2d.tif")
-    cases.append(("stardist", stardist, tifffile.imread(DATA / "stardist_mask2d.tif")))
-    return cases
+            image = image[..., :3]  # some PNGs are RGBA
+        dev.append(Case(png.stem, image, tifffile.imread(png.with_name(f"{png.stem}_labels.tif"))))
+    stardist = Case(
+        "stardist",
+        tifffile.imread(DATA / "stardist_img2d.tif"),
+        tifffile.imread(DATA / "stardist_mask2d.tif"),
+    )
+    return dev, stardist
 
 
 def baseline(image: np.ndarray, params: SegmentationParams) -> np.ndarray:
-    """Otsu threshold with the engine's automatic polarity, then connected components."""
+    """Otsu threshold with the engine's automatic channel and polarity, connected components."""
     intensity = to_intensity(image)
     if intensity.max() <= intensity.min():
         return np.zeros(intensity.shape, np.uint16)
@@ -58,92 +73,91 @@ def baseline(image: np.ndarray, params: SegmentationParams) -> np.ndarray:
     return drop_small(labels, params.min_size)
 
 
-def score(segment, image: np.ndarray, truth: np.ndarray) -> Score:
-    from cellpose.metrics import average_precision
+def score(segment: Callable[[np.ndarray], np.ndarray], case: Case) -> Score:
+    from cellpose.metrics import average_precision  # slow import (torch); only needed here
 
     start = time.perf_counter()
-    masks = segment(image)
+    masks = segment(case.image)
     seconds = time.perf_counter() - start
-    ap, _, _, _ = average_precision([truth.astype(np.int32)], [masks.astype(np.int32)], THRESHOLDS)
+    truth, pred = case.truth.astype(np.int32), masks.astype(np.int32)
+    ap, _, _, _ = average_precision([truth], [pred], threshold=list(THRESHOLDS))
     return Score(ap=np.asarray(ap[0], float), seconds=seconds, cells=int(masks.max()))
 
 
-def run() -> dict[str, dict[str, Score]]:
+def run(cases: list[Case]) -> dict[str, dict[str, Score]]:
     engine = create_engine()
-    methods = {
+    segmenters = {
         "baseline": lambda image: baseline(image, PARAMS),
         "watershed": lambda image: engine.segment(image, PARAMS).masks,
     }
-    results: dict[str, dict[str, Score]] = {}
-    for name, image, truth in load_cases():
-        results[name] = {method: score(fn, image, truth) for method, fn in methods.items()}
-    return results
+    return {c.name: {m: score(segmenters[m], c) for m in METHODS} for c in cases}
 
 
-def _mean(scores: list[Score]) -> tuple[np.ndarray, float]:
+def means(scores: list[Score]) -> tuple[np.ndarray, float]:
     return np.mean([s.ap for s in scores], axis=0), float(np.mean([s.seconds for s in scores]))
 
 
-def summarise(results: dict[str, dict[str, Score]]) -> str:
-    dev = [name for name in results if name != "stardist"]
+def summary_table(groups: dict[str, list[str]], results: dict[str, dict[str, Score]]) -> list[str]:
+    lines = ["| set | method | AP@0.5 | AP@0.75 | AP@0.9 | s / image |", "|---|---|---|---|---|---|"]
+    for group, names in groups.items():
+        for method in METHODS:
+            ap, seconds = means([results[n][method] for n in names])
+            lines.append(
+                f"| {group} | {method} | {ap[0]:.3f} | {ap[1]:.3f} | {ap[2]:.3f} | {seconds:.3f} |"
+            )
+    return lines
+
+
+def markdown(dev: list[Case], stardist: Case, results: dict[str, dict[str, Score]]) -> str:
+    dev_names = [c.name for c in dev]
+    dev_ap = {m: means([results[n][m] for n in dev_names])[0][0] for m in METHODS}
+    ratio = dev_ap["watershed"] / max(dev_ap["baseline"], 1e-9)
     lines = [
         "## Watershed engine accuracy (nuclei dev set)",
         "",
-        f"`bench/watershed_accuracy.py`: {len(dev)} dev images (DSB 2018 stage-1 test, fluorescence"
-        " and H&E) plus the stardist 512x512 fluorescence image, default `SegmentationParams`"
-        f" (diameter estimated, min_size {PARAMS.min_size}). AP = TP / (TP + FP + FN) at each IoU,"
-        " one-to-one matching (`cellpose.metrics.average_precision`). Baseline: Otsu threshold"
-        " (same automatic channel and polarity) + connected components + min_size.",
+        f"`bench/watershed_accuracy.py`: {len(dev)} dev images (DSB 2018 stage-1 test,"
+        " fluorescence and H&E) and, separately, the stardist 512x512 fluorescence image;"
+        f" default `SegmentationParams` (diameter estimated, min_size {PARAMS.min_size})."
+        " AP = TP / (TP + FP + FN) at each IoU with one-to-one matching"
+        " (`cellpose.metrics.average_precision`). Baseline: Otsu threshold on the same"
+        " automatically chosen channel and polarity, connected components, min_size.",
         "",
-        "| set | method | AP@0.5 | AP@0.75 | AP@0.9 | s / image |",
-        "|---|---|---|---|---|---|",
-    ]
-    means = {}
-    for label, names in (("dev mean", dev), ("stardist", ["stardist"])):
-        for method in ("baseline", "watershed"):
-            ap, seconds = _mean([results[n][method] for n in names])
-            means[(label, method)] = ap
-            lines.append(
-                f"| {label} | {method} | {ap[0]:.3f} | {ap[1]:.3f} | {ap[2]:.3f} | {seconds:.3f} |"
-            )
-    ratio = means[("dev mean", "watershed")][0] / max(means[("dev mean", "baseline")][0], 1e-9)
-    lines += [
+        *summary_table({"dev mean": dev_names, "stardist": [stardist.name]}, results),
         "",
-        f"Watershed / baseline mean AP@0.5 on the dev set: **{ratio:.2f}x**.",
+        f"Watershed / baseline mean AP@0.5 on the dev set: **{ratio:.2f}x**"
+        f" ({dev_ap['watershed']:.3f} vs {dev_ap['baseline']:.3f}).",
         "",
-        "<details><summary>Per image (AP@0.5, cells found)</summary>",
+        "<details><summary>Per image: AP@0.5 (cells found)</summary>",
         "",
         "| image | true cells | baseline | watershed |",
         "|---|---|---|---|",
     ]
-    for name, scores in results.items():
-        base, ws = scores["baseline"], scores["watershed"]
+    for case in [*dev, stardist]:
+        base, ws = results[case.name]["baseline"], results[case.name]["watershed"]
         lines.append(
-            f"| {name} | {_TRUE_COUNTS.get(name, '?')} | {base.ap[0]:.3f} ({base.cells}) "
-            f"| {ws.ap[0]:.3f} ({ws.cells}) |"
+            f"| {case.name} | {case.true_cells} | {base.ap[0]:.3f} ({base.cells})"
+            f" | {ws.ap[0]:.3f} ({ws.cells}) |"
         )
-    lines += ["", "</details>"]
-    return "\n".join(lines)
+    return "\n".join([*lines, "", "</details>"])
 
 
-_TRUE_COUNTS: dict[str, int] = {}
+def print_table(cases: list[Case], results: dict[str, dict[str, Score]]) -> None:
+    header = ("image", "true", "base@.5", "base@.75", "ws@.5", "ws@.75", "ws@.9", "ws cells", "ws s")
+    print("".join(f"{h:>10}" if i else f"{h:<14}" for i, h in enumerate(header)))
+    for case in cases:
+        base, ws = results[case.name]["baseline"], results[case.name]["watershed"]
+        values = [case.true_cells, *base.ap[:2], *ws.ap, ws.cells, ws.seconds]
+        print(f"{case.name:<14}" + "".join(f"{v:>10.3f}" if isinstance(v, float) else f"{v:>10}" for v in values))
 
 
 def main() -> None:
-    results = run()
-    for name, _, truth in load_cases():
-        _TRUE_COUNTS[name] = len(np.unique(truth)) - 1
-    print(f"{'image':<14} {'true':>5} {'base@.5':>8} {'ws@.5':>7} {'ws@.75':>7} {'ws s':>6}")
-    for name, scores in results.items():
-        base, ws = scores["baseline"], scores["watershed"]
-        print(
-            f"{name:<14} {_TRUE_COUNTS[name]:>5} {base.ap[0]:>8.3f} {ws.ap[0]:>7.3f}"
-            f" {ws.ap[1]:>7.3f} {ws.seconds:>6.3f}"
-        )
-    markdown = summarise(results)
+    dev, stardist = load_cases()
+    results = run([*dev, stardist])
+    print_table([*dev, stardist], results)
+    text = markdown(dev, stardist, results)
     print()
-    print(markdown)
-    write_section("watershed-accuracy", markdown)
+    print(text)
+    write_section("watershed-accuracy", text)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,8 @@
 from django.conf import settings
 from rest_framework import serializers
 
-from predictions.models import PredictionJob
+from predictions.models import ModelType, PredictionJob
 from predictions.services import images
-from predictions.services.engines import ENGINE_NAMES
 from predictions.services.jobs import JobRequest
 
 
@@ -31,7 +30,7 @@ class PredictionJobCreateSerializer(serializers.Serializer):
     input_image = serializers.FileField(
         allow_empty_file=True, help_text="PNG, JPEG or TIFF; 8/16-bit; gray, RGB or RGBA."
     )
-    model_type = serializers.ChoiceField(choices=ENGINE_NAMES, default="cpsam")
+    model_type = serializers.ChoiceField(choices=ModelType.choices, default=ModelType.CPSAM)
     diameter = serializers.FloatField(
         required=False,
         allow_null=True,

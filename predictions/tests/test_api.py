@@ -280,3 +280,16 @@ def test_openapi_schema_covers_every_endpoint(api_client):
         assert f"/api/v1/predictions/{suffix}" in paths
     assert "/api/v1/metrics/shape_analysis/" in paths
     assert api_client.get("/api/docs/").status_code == 200
+
+
+def test_schema_generates_without_warnings(tmp_path):
+    from django.core.management import call_command
+
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "s.yaml"))
+
+
+def test_every_model_type_has_an_engine():
+    from predictions.models import ModelType
+    from predictions.services.engines import ENGINE_NAMES
+
+    assert sorted(ModelType.values) == sorted(ENGINE_NAMES)
