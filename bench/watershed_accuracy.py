@@ -98,7 +98,10 @@ def means(scores: list[Score]) -> tuple[np.ndarray, float]:
 
 
 def summary_table(groups: dict[str, list[str]], results: dict[str, dict[str, Score]]) -> list[str]:
-    lines = ["| set | method | AP@0.5 | AP@0.75 | AP@0.9 | s / image |", "|---|---|---|---|---|---|"]
+    lines = [
+        "| set | method | AP@0.5 | AP@0.75 | AP@0.9 | s / image |",
+        "|---|---|---|---|---|---|",
+    ]
     for group, names in groups.items():
         for method in METHODS:
             ap, seconds = means([results[n][method] for n in names])
@@ -142,12 +145,25 @@ def markdown(dev: list[Case], stardist: Case, results: dict[str, dict[str, Score
 
 
 def print_table(cases: list[Case], results: dict[str, dict[str, Score]]) -> None:
-    header = ("image", "true", "base@.5", "base@.75", "ws@.5", "ws@.75", "ws@.9", "ws cells", "ws s")
+    header = (
+        "image",
+        "true",
+        "base@.5",
+        "base@.75",
+        "ws@.5",
+        "ws@.75",
+        "ws@.9",
+        "ws cells",
+        "ws s",
+    )
     print("".join(f"{h:>10}" if i else f"{h:<14}" for i, h in enumerate(header)))
     for case in cases:
         base, ws = results[case.name]["baseline"], results[case.name]["watershed"]
         values = [case.true_cells, *base.ap[:2], *ws.ap, ws.cells, ws.seconds]
-        print(f"{case.name:<14}" + "".join(f"{v:>10.3f}" if isinstance(v, float) else f"{v:>10}" for v in values))
+        print(
+            f"{case.name:<14}"
+            + "".join(f"{v:>10.3f}" if isinstance(v, float) else f"{v:>10}" for v in values)
+        )
 
 
 def main() -> None:

@@ -22,7 +22,7 @@ logger = logging.getLogger(__name__)
 
 WEIGHTS_HELP = (
     "Cellpose-SAM weights '{name}' were not found at {path}. Download them once on a machine "
-    "with internet access (python -c \"from cellpose import models; "
+    'with internet access (python -c "from cellpose import models; '
     "models.CellposeModel(pretrained_model='{name}')\" saves them under ~/.cellpose/models, "
     "or fetch https://huggingface.co/mouseland/cellpose-sam/resolve/main/{name}) "
     "and put the file at {path}, or set CELLPOSE_LOCAL_MODELS_PATH to the folder that holds it "
