@@ -283,8 +283,9 @@ def run_ours(directory: Path, image: np.ndarray, masks: np.ndarray) -> float:
 
 @dataclass
 class FieldDiff:
-    max_relative: float = 0.0
+    max_relative: float = 0.0  # for orientation: largest angle between the two axes, radians
     cells_differing: int = 0
+    half_turns: int = 0  # orientation only: +pi/2 on one side, -pi/2 on the other
     problems: list[str] = field(default_factory=list)
 
 
@@ -292,6 +293,10 @@ class FieldDiff:
 class Equality:
     fields: dict[str, FieldDiff] = field(default_factory=dict)
     tiff_count: tuple[int, int] = (0, 0)
+    tiffs_identical: bool = False
+    overlay_identical: bool = False
+    masks_identical: bool = False
+    heavy_modules: tuple[str, ...] = ()
     failures: list[str] = field(default_factory=list)
 
     def compare(self, name: str, cell: object, expected, actual) -> None:
@@ -299,12 +304,19 @@ class Equality:
         if expected == actual and type(expected) is type(actual):
             return
         diff.cells_differing += 1
-        integer = name in measure.INTEGER_FIELDS or name == "total_cells"
+        integer = name in measure.INTEGER_FIELDS or name.endswith("total_cells")
         if integer or expected is None or actual is None:
             diff.max_relative = math.inf
             diff.problems.append(f"{cell}: baseline {expected!r}, ours {actual!r}")
             return
-        relative = abs(expected - actual) / max(abs(expected), abs(actual))
+        if name == "orientation":
+            # An axis angle, defined modulo pi: relative differences of values near 0 mean
+            # nothing, and for a mirror-symmetric cell (true mu11 = 0) the sign of a rounding
+            # level mu11 picks +pi/2 or -pi/2, the same axis.
+            relative = abs(math.remainder(expected - actual, math.pi))
+            diff.half_turns += abs(expected - actual) > math.pi / 2
+        else:
+            relative = abs(expected - actual) / max(abs(expected), abs(actual))
         diff.max_relative = max(diff.max_relative, relative)
         if relative > TOLERANCE:
             diff.problems.append(f"{cell}: baseline {expected!r}, ours {actual!r}")
@@ -357,24 +369,32 @@ def verify(baseline_dir: Path, ours_dir: Path) -> Equality:
         read_zip(ours_dir / outputs.CELLS_ZIP),
     )
     equality.tiff_count = (len(base_tiffs), len(our_tiffs))
+    tiff_failures = []
     if sorted(base_tiffs) != sorted(our_tiffs):
-        equality.failures.append("the two ZIPs hold different file names")
+        tiff_failures.append("the two ZIPs hold different file names")
     for name in sorted(set(base_tiffs) & set(our_tiffs)):
         expected, actual = base_tiffs[name], our_tiffs[name]
         if actual.dtype != np.uint16 or expected.dtype != np.uint16:
-            equality.failures.append(f"{name}: dtypes {expected.dtype} / {actual.dtype}")
+            tiff_failures.append(f"{name}: dtypes {expected.dtype} / {actual.dtype}")
         elif expected.shape != actual.shape or not np.array_equal(expected, actual):
-            equality.failures.append(f"{name}: pixels differ")
+            tiff_failures.append(f"{name}: pixels differ")
+    equality.tiffs_identical = not tiff_failures and bool(base_tiffs)
+    equality.failures += tiff_failures
 
     base_png = np.asarray(Image.open(baseline_dir / outputs.OVERLAY))
     our_png = np.asarray(Image.open(ours_dir / outputs.OVERLAY))
-    if base_png.shape != our_png.shape or not np.array_equal(base_png, our_png):
+    equality.overlay_identical = base_png.shape == our_png.shape and np.array_equal(
+        base_png, our_png
+    )
+    if not equality.overlay_identical:
         equality.failures.append("overlay PNGs differ")
-    if not np.array_equal(np.load(baseline_dir / outputs.MASKS), np.load(ours_dir / outputs.MASKS)):
+    equality.masks_identical = np.array_equal(
+        np.load(baseline_dir / outputs.MASKS), np.load(ours_dir / outputs.MASKS)
+    )
+    if not equality.masks_identical:
         equality.failures.append("masks.npy differ")
-    for module in ("torch", "cellpose"):
-        if module in sys.modules:
-            equality.failures.append(f"{module} was imported")
+    equality.heavy_modules = tuple(m for m in ("torch", "cellpose") if m in sys.modules)
+    equality.failures += [f"{module} was imported" for module in equality.heavy_modules]
     return equality
 
 
@@ -443,30 +463,43 @@ def report(
     families = {
         "integer": sorted(n for n in equality.fields if n in measure.INTEGER_FIELDS),
         "summary": sorted(n for n in equality.fields if n.startswith("summary.")),
-        "inertia tensor": sorted(n for n in equality.fields if n in INERTIA_FIELDS),
+        "inertia tensor": sorted(
+            n for n in equality.fields if n in INERTIA_FIELDS and n != "orientation"
+        ),
     }
-    taken = {n for names in families.values() for n in names}
+    taken = {n for names in families.values() for n in names} | {"orientation"}
     families["other float"] = sorted(n for n in equality.fields if n not in taken)
     for family, names in families.items():
         worst = max((equality.fields[n].max_relative for n in names), default=0.0)
         lines.append(f"| {family} | {', '.join(names)} | {_relative(worst)} |")
+    orientation = equality.fields.get("orientation", FieldDiff())
+    lines.append(
+        "| inertia tensor, angle | orientation (axis angle: absolute difference modulo pi, "
+        f"radians) | {_relative(orientation.max_relative)} |"
+    )
     differing = ", ".join(
         f"{name} {_relative(diff.max_relative)}"
         for name, diff in sorted(equality.fields.items())
         if diff.max_relative > 0
     )
+
+    def yes(ok: bool) -> str:
+        return "yes" if ok else "**NO**"
+
     lines += [
         "",
         f"Fields not bit-identical: {differing or 'none'}.",
         "",
+        f"- orientation: {orientation.half_turns} mirror-symmetric cells (true mu11 = 0) are "
+        "reported as +pi/2 by one side and -pi/2 by the other (the same axis; the sign of a "
+        "rounding-level mu11 decides), hence the comparison modulo pi",
         f"- TIFFs: {equality.tiff_count[0]} in the baseline ZIP, {equality.tiff_count[1]} in "
-        "ours; same names, identical uint16 pixels"
-        + (" (checked)" if not equality.failures else ""),
-        "- overlay PNG and masks.npy: identical pixels"
-        + (" (checked)" if not equality.failures else ""),
+        f"ours; same names, uint16, identical pixels: {yes(equality.tiffs_identical)}",
+        f"- overlay PNG identical pixels: {yes(equality.overlay_identical)}; masks.npy "
+        f"identical: {yes(equality.masks_identical)}",
         "- torch / cellpose imported by the run: "
-        + ("yes" if {"torch", "cellpose"} & set(sys.modules) else "no"),
-        f"- tolerance: relative difference <= {TOLERANCE:g}; "
+        + (", ".join(equality.heavy_modules) if equality.heavy_modules else "no"),
+        f"- tolerance {TOLERANCE:g} (relative; radians for orientation): "
         + ("**all checks passed**" if not equality.failures else "**FAILED**"),
         "",
     ]

@@ -31,18 +31,24 @@ def _load_active(job_id) -> PredictionJob | None:
     return job
 
 
+def _attempt(job: PredictionJob, step, description: str) -> bool:
+    """Run one job step; any error ends the job failed with a readable reason."""
+    try:
+        step(job)
+    except Exception as exc:
+        logger.exception("%s of job %s failed", description, job.pk)
+        jobs.fail(job.pk, jobs.user_message(exc))
+        return False
+    return True
+
+
 @shared_task(acks_late=True)
 def segment_job(job_id: str) -> None:
     job = _load_active(job_id)
     if job is None or not jobs.start(job):
         return
-    try:
-        jobs.segment(job)
-    except Exception as exc:
-        logger.exception("segmentation of job %s failed", job_id)
-        jobs.fail(job_id, jobs.user_message(exc))
-        return
-    finish_job.delay(job_id)
+    if _attempt(job, jobs.segment, "segmentation"):
+        finish_job.delay(job_id)
 
 
 @shared_task(acks_late=True)
@@ -52,8 +58,4 @@ def finish_job(job_id: str) -> None:
         return
     if job.status == JobStatus.PENDING and not jobs.start(job):
         return
-    try:
-        jobs.finish(job)
-    except Exception as exc:
-        logger.exception("measuring job %s failed", job_id)
-        jobs.fail(job_id, jobs.user_message(exc))
+    _attempt(job, jobs.finish, "measuring")

@@ -2,7 +2,7 @@ from django.conf import settings
 from rest_framework import serializers
 
 from predictions.models import ModelType, PredictionJob
-from predictions.services import images
+from predictions.services import images, measure
 from predictions.services.jobs import JobRequest
 
 
@@ -117,13 +117,22 @@ class JobStatusSerializer(serializers.ModelSerializer):
         return data
 
 
-class CellMetricSerializer(serializers.Serializer):
-    cell_id = serializers.IntegerField()
-    area = serializers.FloatField()
-    perimeter = serializers.FloatField()
-    aspect_ratio = serializers.FloatField(allow_null=True)
-    eccentricity = serializers.FloatField()
-    solidity = serializers.FloatField()
+def _metric_field(name: str) -> serializers.Field:
+    if name in measure.INTEGER_FIELDS:
+        return serializers.IntegerField()
+    return serializers.FloatField(allow_null=name == "aspect_ratio")
+
+
+def metric_serializer(name: str, fields: tuple[str, ...]) -> type[serializers.Serializer]:
+    """A schema-only serializer for one of measure's documents, from its field list."""
+    return type(name, (serializers.Serializer,), {f: _metric_field(f) for f in fields})
+
+
+CellMetricSerializer = metric_serializer("CellMetricSerializer", measure.RESULT_FIELDS)
+IndividualMetricSerializer = metric_serializer(
+    "IndividualMetricSerializer", measure.INDIVIDUAL_FIELDS
+)
+ShapeMetricSerializer = metric_serializer("ShapeMetricSerializer", measure.SHAPE_FIELDS)
 
 
 class JobResultsSerializer(serializers.ModelSerializer):
@@ -162,31 +171,9 @@ class MetricsSummarySerializer(serializers.Serializer):
     average_aspect_ratio = serializers.FloatField(allow_null=True)
 
 
-class IndividualMetricSerializer(CellMetricSerializer):
-    centroid_x = serializers.FloatField()
-    centroid_y = serializers.FloatField()
-    extent = serializers.FloatField()
-    equivalent_diameter = serializers.FloatField()
-    bbox_min_row = serializers.IntegerField()
-    bbox_min_col = serializers.IntegerField()
-    bbox_max_row = serializers.IntegerField()
-    bbox_max_col = serializers.IntegerField()
-
-
 class JobMetricsSerializer(serializers.Serializer):
     summary = MetricsSummarySerializer()
     individual_metrics = IndividualMetricSerializer(many=True)
-
-
-class ShapeMetricSerializer(CellMetricSerializer):
-    extent = serializers.FloatField()
-    equivalent_diameter = serializers.FloatField()
-    orientation = serializers.FloatField()
-    major_axis_length = serializers.FloatField()
-    minor_axis_length = serializers.FloatField()
-    convex_area = serializers.FloatField()
-    filled_area = serializers.FloatField()
-    euler_number = serializers.IntegerField()
 
 
 class ShapeAnalysisSerializer(serializers.Serializer):
