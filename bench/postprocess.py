@@ -490,8 +490,8 @@ def report(
         "",
         f"Fields not bit-identical: {differing or 'none'}.",
         "",
-        f"- orientation: {orientation.half_turns} mirror-symmetric cells (true mu11 = 0) are "
-        "reported as +pi/2 by one side and -pi/2 by the other (the same axis; the sign of a "
+        f"- orientation: mirror-symmetric cells (true mu11 = 0) reported as +pi/2 by one side "
+        f"and -pi/2 by the other: {orientation.half_turns} (the same axis; the sign of a "
         "rounding-level mu11 decides), hence the comparison modulo pi",
         f"- TIFFs: {equality.tiff_count[0]} in the baseline ZIP, {equality.tiff_count[1]} in "
         f"ours; same names, uint16, identical pixels: {yes(equality.tiffs_identical)}",
