@@ -29,3 +29,4 @@ lint:
 bench: venv
 	$(BIN)/python -m bench.postprocess
 	$(BIN)/python -m bench.watershed_accuracy
+	$(BIN)/python -m bench.warm_worker
