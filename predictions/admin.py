@@ -1,10 +1,29 @@
 from django.contrib import admin
 
-from predictions.models import PredictionJob
+from predictions.models import PredictionJob, WebhookDelivery
+
+
+class WebhookDeliveryInline(admin.TabularInline):
+    model = WebhookDelivery
+    fields = ["attempt", "created_at", "status_code", "succeeded", "error", "duration_s", "url"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(admin.ModelAdmin):
+    list_display = ["job", "attempt", "created_at", "status_code", "succeeded", "error"]
+    list_filter = ["succeeded", "created_at"]
+    readonly_fields = [f.name for f in WebhookDelivery._meta.fields]
 
 
 @admin.register(PredictionJob)
 class PredictionJobAdmin(admin.ModelAdmin):
+    inlines = [WebhookDeliveryInline]
     list_display = [
         "id",
         "owner",

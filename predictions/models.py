@@ -66,3 +66,23 @@ class PredictionJob(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in (JobStatus.COMPLETED, JobStatus.FAILED)
+
+
+class WebhookDelivery(models.Model):
+    """One attempt to notify the downstream endpoint about a finished job."""
+
+    job = models.ForeignKey(PredictionJob, on_delete=models.CASCADE, related_name="deliveries")
+    attempt = models.PositiveIntegerField()
+    url = models.URLField(max_length=500)
+    status_code = models.IntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    succeeded = models.BooleanField(default=False)
+    duration_s = models.FloatField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["job", "attempt"]
+
+    def __str__(self) -> str:
+        outcome = "ok" if self.succeeded else (self.error or str(self.status_code))
+        return f"{self.job_id} attempt {self.attempt}: {outcome}"

@@ -8,9 +8,10 @@ each step checks the row's status first, so running twice does no harm.
 import logging
 
 from celery import shared_task
+from django.conf import settings
 
-from predictions.models import JobStatus, PredictionJob
-from predictions.services import jobs
+from predictions.models import JobStatus, PredictionJob, WebhookDelivery
+from predictions.services import jobs, notify
 
 logger = logging.getLogger(__name__)
 
@@ -59,3 +60,33 @@ def finish_job(job_id: str) -> None:
     if job.status == JobStatus.PENDING and not jobs.start(job):
         return
     _attempt(job, jobs.finish, "measuring")
+
+
+@shared_task(bind=True, acks_late=True, max_retries=None)
+def notify_job(self, job_id: str) -> None:
+    """POST the finished job to MODAL_ENDPOINT_URL, retrying with exponential backoff.
+
+    Every attempt is recorded; whatever the receiver does, the job itself is not touched.
+    """
+    job = PredictionJob.objects.filter(pk=job_id).first()
+    url = settings.MODAL_ENDPOINT_URL
+    if job is None or not url:
+        return
+    attempt_number = job.deliveries.count() + 1
+    attempt = notify.post(
+        url,
+        notify.encode(jobs.notification_payload(job)),
+        settings.MODAL_WEBHOOK_SECRET,
+        settings.WEBHOOK_TIMEOUT_S,
+    )
+    WebhookDelivery.objects.create(
+        job=job,
+        attempt=attempt_number,
+        url=url,
+        status_code=attempt.status_code,
+        error=attempt.error,
+        succeeded=attempt.ok,
+        duration_s=attempt.duration_s,
+    )
+    if not attempt.ok and attempt_number < settings.WEBHOOK_MAX_ATTEMPTS:
+        raise self.retry(countdown=settings.WEBHOOK_BACKOFF_S * 2 ** (attempt_number - 1))

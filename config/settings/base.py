@@ -158,3 +158,12 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
 }
+
+# Finished jobs are POSTed (signed) to this endpoint, e.g. a Modal web endpoint; empty: off.
+MODAL_ENDPOINT_URL = env("MODAL_ENDPOINT_URL", default="")
+MODAL_WEBHOOK_SECRET = env("MODAL_WEBHOOK_SECRET", default="")
+WEBHOOK_TIMEOUT_S = env.float("WEBHOOK_TIMEOUT_S", default=10.0)
+WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=6)
+WEBHOOK_BACKOFF_S = env.float("WEBHOOK_BACKOFF_S", default=2.0)
+# Base of the result URLs sent in notifications.
+CELLSERVE_PUBLIC_URL = env("CELLSERVE_PUBLIC_URL", default="http://127.0.0.1:8000")

@@ -48,16 +48,6 @@ def file_download(field, filename: str, content_type: str) -> FileResponse:
     )
 
 
-DOWNLOADS = {
-    "download_segmented_image": ("result_segmented_images", "segmented_{id}.png", "image/png"),
-    "download_individual_cells": (
-        "result_tif_archive",
-        "individual_cells_{id}.zip",
-        "application/zip",
-    ),
-    "download_masks": ("result_masks", "masks_{id}.npy", "application/octet-stream"),
-    "download_flows": ("result_flows", "flows_{id}.npy", "application/octet-stream"),
-}
 BINARY = OpenApiResponse(OpenApiTypes.BINARY, description="The file, as an attachment.")
 NOT_READY = OpenApiResponse(description="The job has not completed (or failed).")
 
@@ -126,8 +116,8 @@ class PredictionJobViewSet(
         ]
         job.downloads = {
             name: reverse(f"predictionjob-{name.replace('_', '-')}", args=[job.pk], request=request)
-            for name in DOWNLOADS
-            if getattr(job, DOWNLOADS[name][0])
+            for name in jobs.DOWNLOADS
+            if getattr(job, jobs.DOWNLOADS[name][0])
         }
         return Response(s.JobResultsSerializer(job).data)
 
@@ -169,7 +159,7 @@ class PredictionJobViewSet(
     def _download(self, action_name: str) -> FileResponse:
         job = self.get_object()
         require_completed(job)
-        field, filename, content_type = DOWNLOADS[action_name]
+        field, filename, content_type = jobs.DOWNLOADS[action_name]
         return file_download(getattr(job, field), filename.format(id=job.id), content_type)
 
     @extend_schema(summary="PNG overlay: colored cells, white boundaries", responses={200: BINARY})

@@ -135,6 +135,7 @@ def finish(job: PredictionJob) -> None:
         processing_time=(completed_at - job.started_at).total_seconds() if job.started_at else None,
     )
     default_storage.delete(SEGMENTATION_WORK.format(id=job.id))
+    _notify_on_commit(job.id)
 
 
 def delete_job(job: PredictionJob) -> None:
@@ -155,6 +156,49 @@ def fail(job_id, message: str) -> None:
     )
     default_storage.delete(SEGMENTATION_WORK.format(id=job_id))
     logger.warning("job %s failed: %s", job_id, message)
+    _notify_on_commit(job_id)
+
+
+def _notify_on_commit(job_id) -> None:
+    from predictions import tasks
+
+    if settings.MODAL_ENDPOINT_URL:
+        transaction.on_commit(lambda: tasks.notify_job.delay(str(job_id)))
+
+
+# Download endpoint -> (job field, attachment name, content type).
+DOWNLOADS = {
+    "download_segmented_image": ("result_segmented_images", "segmented_{id}.png", "image/png"),
+    "download_individual_cells": (
+        "result_tif_archive",
+        "individual_cells_{id}.zip",
+        "application/zip",
+    ),
+    "download_masks": ("result_masks", "masks_{id}.npy", "application/octet-stream"),
+    "download_flows": ("result_flows", "flows_{id}.npy", "application/octet-stream"),
+}
+
+
+def notification_payload(job: PredictionJob) -> dict:
+    """What downstream systems learn about a finished job."""
+    base = f"{settings.CELLSERVE_PUBLIC_URL.rstrip('/')}/api/v1/predictions/{job.id}/"
+    urls = {"status": f"{base}status/", "results": f"{base}results/"}
+    if job.status == JobStatus.COMPLETED:
+        urls["metrics"] = f"{base}metrics/"
+        urls |= {name: f"{base}{name}/" for name, (field, *_) in DOWNLOADS.items()
+                 if getattr(job, field)}  # fmt: skip
+    return {
+        "event": f"prediction.{job.status}",
+        "job_id": str(job.id),
+        "status": job.status,
+        "model_type": job.model_type,
+        "num_cells": job.num_cells_detected,
+        "mask_shape": job.mask_shape,
+        "processing_time": job.processing_time,
+        "metrics_summary": job.metrics_summary,
+        "error_message": job.error_message or None,
+        "result_urls": urls,
+    }
 
 
 def _store(path: Path, name: str) -> str:
