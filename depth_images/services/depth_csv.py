@@ -116,27 +116,29 @@ def read_header(handle: BinaryIO) -> None:
 
 
 def _chunks(handle: BinaryIO, data_start: int, chunk_rows: int) -> Iterator[pd.DataFrame]:
-    reader = pd.read_csv(
-        handle,
-        header=None,
-        dtype=np.float64,
-        skip_blank_lines=False,
-        chunksize=chunk_rows,
-        engine="c",
-        encoding="utf-8",
-    )
     first_line = 2
     try:
+        reader = pd.read_csv(
+            handle,
+            header=None,
+            dtype=np.float64,
+            skip_blank_lines=False,
+            chunksize=chunk_rows,
+            engine="c",
+            encoding="utf-8",
+        )
         for chunk in reader:
             if chunk.shape[1] != FIELDS:
                 # pandas takes the field count from the first row and pads shorter ones.
                 raise _diagnose(handle, data_start, first_line)
             yield chunk
             first_line += len(chunk)
+    except pd.errors.EmptyDataError:
+        return  # nothing but blank lines after the header
+    except DepthCSVError:
+        raise
     except (ValueError, UnicodeDecodeError) as exc:
         # Non-numeric text, too many fields or bad bytes: pandas does not say where.
-        if isinstance(exc, DepthCSVError):
-            raise
         raise _diagnose(handle, data_start, first_line, exc) from None
 
 

@@ -169,3 +169,67 @@ def test_upload_into_a_busy_dataset_is_409(api_client, dataset, small_csv):
     DepthDataset.objects.filter(pk=dataset["id"]).update(status=DatasetStatus.PENDING)
     response = post_csv(api_client, small_csv)
     assert response.status_code == 409 and "still being ingested" in response.json()["detail"]
+
+
+def _lines(rows=50) -> list[str]:
+    return synthetic.csv_bytes(rows).decode().split("\n")
+
+
+def _replace_line(number: int, text: str) -> bytes:
+    lines = _lines()
+    lines[number - 1] = text
+    return "\n".join(lines).encode()
+
+
+BAD_UPLOADS = [
+    (b"", "the file is empty"),
+    (_lines()[0].encode() + b"\n", "the file has a header but no data rows"),
+    (
+        b"depth,col1,col2\n9000.1,1,2\n",
+        "line 1: the header must be depth,col1..col200 (201 columns); found 3 columns",
+    ),
+    (_replace_line(30, "9002.9" + ",1.0" * 199), "line 30: expected 201 values"),
+    (_replace_line(30, "9002.9" + ",1.0" * 201), "line 30: expected 201 values"),
+    (_replace_line(30, "9002.9,1.0,oops" + ",1.0" * 198), "line 30: col2 value 'oops' is not a"),
+    (_replace_line(30, "nan" + ",1.0" * 200), "line 30: depth is NaN"),
+    (_replace_line(30, "9002.9" + ",300.0" * 200), "line 30: col1 value 300.0 is outside 0-255"),
+    (_replace_line(30, "9000.1" + ",1.0" * 200), "line 30: depth 9000.1 repeats the depth of line"),
+    (_replace_line(30, ""), "line 30: empty row; only empty rows at the end of the file"),
+]
+
+
+@pytest.mark.parametrize(("data", "message"), BAD_UPLOADS, ids=[m for _, m in BAD_UPLOADS])
+@pytest.mark.parametrize("path", [URL, "/upload-csv/"])
+def test_bad_uploads_are_400_naming_the_problem_and_change_nothing(
+    api_client, user, data, message, path
+):
+    good = synthetic.csv_bytes(40, seed=3, first_tenths=89990)
+    for name in ("well-1", "default"):
+        assert post_csv(api_client, good, name=name).status_code == 201
+    before = snapshot(user)
+    response = api_client.post(
+        path, {"name": "well-1", "file": csv_upload(data)}, format="multipart"
+    )
+    assert response.status_code == 400, response.content
+    assert response.json()["file"][0].startswith(message)
+    assert snapshot(user) == before
+
+
+def test_a_refused_first_upload_creates_no_dataset(api_client, user):
+    response = post_csv(api_client, _replace_line(30, "nan" + ",1.0" * 200), name="new")
+    assert response.status_code == 400
+    assert snapshot(user) == {}
+
+
+def test_bom_crlf_and_trailing_empty_row_are_accepted(api_client):
+    data = b"\xef\xbb\xbf" + synthetic.csv_bytes(20, newline="\r\n")
+    response = post_csv(api_client, data)
+    assert response.status_code == 201, response.content
+    assert response.json()["ingest"]["rows_in_file"] == 20
+    assert response.json()["ingest"]["skipped_empty_rows"] == 1
+
+
+def test_missing_file_or_name_is_400(api_client, small_csv):
+    assert "file" in api_client.post(URL, {"name": "x"}, format="multipart").json()
+    response = api_client.post(URL, {"file": csv_upload(small_csv)}, format="multipart")
+    assert "name" in response.json()
