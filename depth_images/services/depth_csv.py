@@ -185,7 +185,8 @@ def _diagnose(
     """Re-read lines from ``from_line`` in plain Python and describe the first bad one."""
     handle.seek(data_start)
     empty_line = None
-    for line_number, raw in enumerate(handle, start=2):
+    # readline, not iteration: Django's File iterates from the start of the file.
+    for line_number, raw in enumerate(iter(handle.readline, b""), start=2):
         if line_number < from_line:
             continue
         problem = _line_problem(raw)
