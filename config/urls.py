@@ -4,6 +4,8 @@ from django.urls import include, path
 from django.views.static import serve
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from depth_images.api.urls import seed_urlpatterns as depth_seed_urls
+from depth_images.api.urls import urlpatterns as depth_images_urls
 from predictions.api.urls import urlpatterns as predictions_urls
 
 urlpatterns = [
@@ -11,6 +13,8 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/v1/", include(predictions_urls)),
+    path("api/v1/", include(depth_images_urls)),
+    path("", include(depth_seed_urls)),
 ]
 
 if settings.DEBUG:

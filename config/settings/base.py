@@ -29,6 +29,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "predictions",
+    "depth_images",
 ]
 
 MIDDLEWARE = [
@@ -118,11 +119,22 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # Two models have a "status" field with different choices; name each set.
+    "ENUM_NAME_OVERRIDES": {
+        "JobStatusEnum": "predictions.models.JobStatus",
+        "DatasetStatusEnum": "depth_images.models.DatasetStatus",
+    },
 }
 
 # Image limits: anything larger is refused with a 400 before it is decoded.
 CELLSERVE_MAX_IMAGE_PIXELS = env.int("CELLSERVE_MAX_IMAGE_PIXELS", default=100_000_000)
 CELLSERVE_MAX_UPLOAD_BYTES = env.int("CELLSERVE_MAX_UPLOAD_BYTES", default=512 * 1024 * 1024)
+
+# Depth images: CSV uploads up to this size are ingested in the request, larger ones by a worker.
+CELLSERVE_DEPTH_SYNC_MAX_BYTES = env.int("CELLSERVE_DEPTH_SYNC_MAX_BYTES", default=8 * 1024 * 1024)
+# Most rows one GET /get-images/ (one PNG each) or one frame may return.
+CELLSERVE_DEPTH_MAX_IMAGES = env.int("CELLSERVE_DEPTH_MAX_IMAGES", default=10_000)
+CELLSERVE_DEPTH_MAX_FRAME_ROWS = env.int("CELLSERVE_DEPTH_MAX_FRAME_ROWS", default=100_000)
 
 # Cellpose-SAM
 CELLPOSE_DEVICE = env("CELLPOSE_DEVICE", default="auto")

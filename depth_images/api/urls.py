@@ -1,0 +1,27 @@
+from django.urls import path
+from rest_framework.routers import DefaultRouter
+
+from depth_images.api.colormaps import ColormapListView
+from depth_images.api.datasets import DepthDatasetViewSet
+from depth_images.api.frames import FrameNPYView, FramePNGView
+from depth_images.api.seed import SeedImagesView, SeedUploadView
+
+router = DefaultRouter()
+router.register("depth-datasets", DepthDatasetViewSet, basename="depthdataset")
+
+urlpatterns = [
+    path("depth-datasets/<uuid:pk>/frame.png", FramePNGView.as_view(), name="depth-frame-png"),
+    path("depth-datasets/<uuid:pk>/frame.npy", FrameNPYView.as_view(), name="depth-frame-npy"),
+    path("depth-colormaps/", ColormapListView.as_view(), name="depth-colormaps"),
+    *router.urls,
+]
+
+# Mounted at the site root: the original service's paths.
+seed_urlpatterns = [
+    path("upload-csv/", SeedUploadView.as_view(), name="seed-upload-csv"),
+    path(
+        "get-images/<str:depth_min>/<str:depth_max>/",
+        SeedImagesView.as_view(),
+        name="seed-get-images",
+    ),
+]
