@@ -29,3 +29,5 @@ lint:
 bench: venv
 	$(BIN)/python -m bench.postprocess
 	$(BIN)/python -m bench.watershed_accuracy
+	$(BIN)/python -m bench.depth_ingest
+	$(BIN)/python -m bench.depth_frame
