@@ -30,3 +30,5 @@ bench: venv
 	$(BIN)/python -m bench.postprocess
 	$(BIN)/python -m bench.watershed_accuracy
 	$(BIN)/python -m bench.warm_worker
+	$(BIN)/python -m bench.depth_ingest
+	$(BIN)/python -m bench.depth_frame

@@ -1,7 +1,7 @@
 """Uploads into depth datasets: small files in the request, large ones through a worker.
 
-Whatever the path, a file is parsed and validated completely before the first write, and
-written in one transaction, so a refused upload leaves the dataset's rows as they were.
+Whatever the path, a file is read and written in one transaction that a problem anywhere in
+it rolls back, so a refused upload leaves the dataset's rows as they were.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 
 from depth_images.models import DatasetStatus, DepthDataset
-from depth_images.services import depth_csv
-from depth_images.services.store import IngestResult, store_table
+from depth_images.services import depth_csv, store
+from depth_images.services.store import IngestResult
 
 logger = logging.getLogger(__name__)
 
@@ -51,19 +51,17 @@ def upload(owner, name: str, file: UploadedFile) -> UploadOutcome:
             dataset, created = _locked(owner, name)
             _queue(dataset, file)
         return UploadOutcome(dataset, created, None)
-    table = depth_csv.read_depth_csv(handle)
     with transaction.atomic():
         dataset, created = _locked(owner, name)
-        result = store_table(dataset, table)
+        result = store.ingest(dataset, handle)
     return UploadOutcome(dataset, created, result)
 
 
 def ingest_path(owner, name: str, handle: BinaryIO, progress=None) -> IngestResult:
     """Ingest an open file into the owner's dataset in this process (the import command)."""
-    table = depth_csv.read_depth_csv(handle, progress=progress)
     with transaction.atomic():
         dataset, _ = _locked(owner, name)
-        return store_table(dataset, table)
+        return store.ingest(dataset, handle, progress)
 
 
 def _locked(owner, name: str) -> tuple[DepthDataset, bool]:
@@ -100,13 +98,11 @@ def claim(dataset_id) -> bool:
 
 def ingest_queued(dataset_id) -> IngestResult:
     """Parse the dataset's pending file and store it; the file is removed on success."""
-    dataset = DepthDataset.objects.get(pk=dataset_id)
-    with dataset.pending_file.open("rb") as handle:
-        table = depth_csv.read_depth_csv(handle)
     with transaction.atomic():
         dataset = DepthDataset.objects.select_for_update().get(pk=dataset_id)
         name = dataset.pending_file.name
-        result = store_table(dataset, table)
+        with dataset.pending_file.open("rb") as handle:
+            result = store.ingest(dataset, handle)
         DepthDataset.objects.filter(pk=dataset_id).update(pending_file="")
     dataset.pending_file.storage.delete(name)
     return result

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from typing import BinaryIO
 
 import numpy as np
 from django.db import connection
 from django.db.models import Count, Max, Min
 
 from depth_images.models import DatasetStatus, DepthDataset, DepthRow
-from depth_images.services.depth_csv import DepthTable
+from depth_images.services import depth_csv
 
 SQLITE_BATCH = 2_000
 
@@ -25,23 +28,26 @@ class IngestResult:
         return asdict(self)
 
 
-def store_table(dataset: DepthDataset, table: DepthTable) -> IngestResult:
-    """Upsert ``table`` into ``dataset`` and refresh its summary.
+def ingest(
+    dataset: DepthDataset, handle: BinaryIO, progress: Callable[[int], None] | None = None
+) -> IngestResult:
+    """Read ``handle`` into ``dataset`` and refresh its summary.
 
-    Call inside a transaction holding the dataset's row lock, so ``row_count`` is exact and a
-    failure anywhere leaves every row as it was.
+    Call inside a transaction holding the dataset's row lock: ``row_count`` is then exact,
+    and a DepthCSVError anywhere in the file rolls back every row already written.
     """
     if connection.vendor == "postgresql":
-        _copy_upsert(dataset, table)
+        with _copy_writer(dataset) as sink:
+            table = depth_csv.read_depth_csv(handle, progress=progress, sink=sink)
     else:
+        table = depth_csv.read_depth_csv(handle, progress=progress)
         _bulk_upsert(dataset, table)
     summary = DepthRow.objects.filter(dataset=dataset).aggregate(
         count=Count("pk"), low=Min("depth"), high=Max("depth")
     )
-    row_count = summary["count"]
-    added = row_count - dataset.row_count
+    added = summary["count"] - dataset.row_count
     result = IngestResult(len(table.keys), added, len(table.keys) - added, table.skipped_empty_rows)
-    dataset.row_count = row_count
+    dataset.row_count = summary["count"]
     dataset.depth_min_key, dataset.depth_max_key = summary["low"], summary["high"]
     dataset.status, dataset.error_message = DatasetStatus.READY, ""
     dataset.last_upload = result.as_dict()
@@ -49,31 +55,69 @@ def store_table(dataset: DepthDataset, table: DepthTable) -> IngestResult:
     return result
 
 
-def _copy_upsert(dataset: DepthDataset, table: DepthTable) -> None:
-    # COPY into a staging table, then one set-based upsert: ~10x fewer round trips and far
-    # less SQL parsing than batched INSERTs.
+@contextmanager
+def _copy_writer(dataset: DepthDataset) -> Iterator[Callable[[np.ndarray, np.ndarray], None]]:
+    """A sink for depth_csv chunks that streams them to PostgreSQL with COPY.
+
+    The server inserts one chunk while the next is parsed. Into an empty dataset (its row is
+    locked, so nothing can conflict) rows go straight to the table; otherwise to a staging
+    table, then one set-based upsert replaces rows at existing depths.
+    """
     rows_table = DepthRow._meta.db_table
+    columns = "(dataset_id, depth, pixels)"
+    direct = dataset.row_count == 0
     with connection.cursor() as cursor:
-        cursor.execute("DROP TABLE IF EXISTS pg_temp.depth_stage")
-        cursor.execute(
-            "CREATE TEMPORARY TABLE depth_stage (depth bigint, pixels bytea) ON COMMIT DROP"
-        )
-        with cursor.cursor.copy(
-            "COPY depth_stage (depth, pixels) FROM STDIN (FORMAT BINARY)"
-        ) as copy:
-            copy.set_types(["int8", "bytea"])
-            for key, row in zip(table.keys.tolist(), table.rows, strict=True):
-                copy.write_row((key, row.tobytes()))
-        cursor.execute(
-            f"INSERT INTO {rows_table} (dataset_id, depth, pixels) "
-            "SELECT %s, depth, pixels FROM depth_stage "
-            "ON CONFLICT (dataset_id, depth) DO UPDATE SET pixels = EXCLUDED.pixels",
-            [dataset.pk],
-        )
-        cursor.execute("DROP TABLE depth_stage")
+        if not direct:
+            cursor.execute("DROP TABLE IF EXISTS pg_temp.depth_stage")
+            cursor.execute(
+                "CREATE TEMPORARY TABLE depth_stage (dataset_id uuid, depth bigint, pixels bytea) "
+                "ON COMMIT DROP"
+            )
+        target = f"{rows_table} {columns}" if direct else f"depth_stage {columns}"
+        with cursor.cursor.copy(f"COPY {target} FROM STDIN (FORMAT BINARY)") as copy:
+            copy.write(COPY_HEADER)
+            yield lambda keys, rows: copy.write(_copy_records(dataset, keys, rows))
+            copy.write(COPY_TRAILER)
+        if not direct:
+            cursor.execute(
+                f"INSERT INTO {rows_table} {columns} SELECT * FROM depth_stage "
+                "ON CONFLICT (dataset_id, depth) DO UPDATE SET pixels = EXCLUDED.pixels"
+            )
+            cursor.execute("DROP TABLE depth_stage")
 
 
-def _bulk_upsert(dataset: DepthDataset, table: DepthTable) -> None:
+# PostgreSQL's binary COPY framing: signature, flags, header extension length; -1 ends it.
+COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
+COPY_TRAILER = (-1).to_bytes(2, "big", signed=True)
+
+
+def _copy_records(dataset: DepthDataset, keys: np.ndarray, rows: np.ndarray) -> bytes:
+    """(dataset_id, depth, pixels) tuples in binary COPY format, built by numpy.
+
+    Every tuple has the same layout, so a chunk is one structured array: no Python call per
+    row (psycopg's ``write_row`` was ~10x slower here).
+    """
+    width = rows.shape[1]
+    record = np.dtype(
+        [
+            ("fields", ">i2"),
+            ("uuid_len", ">i4"),
+            ("uuid", "V16"),
+            ("depth_len", ">i4"),
+            ("depth", ">i8"),
+            ("pixels_len", ">i4"),
+            ("pixels", "u1", (width,)),
+        ]
+    )
+    records = np.empty(len(keys), record)
+    records["fields"] = 3
+    records["uuid_len"], records["uuid"] = 16, np.void(dataset.pk.bytes)
+    records["depth_len"], records["depth"] = 8, keys
+    records["pixels_len"], records["pixels"] = width, rows
+    return records.tobytes()
+
+
+def _bulk_upsert(dataset: DepthDataset, table: depth_csv.DepthTable) -> None:
     DepthRow.objects.bulk_create(
         (
             DepthRow(dataset=dataset, depth=key, pixels=row.tobytes())
