@@ -2,6 +2,9 @@
 
 import io
 import os
+import subprocess
+import sys
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +14,7 @@ from rest_framework.test import APIClient
 
 SHARED_DATA = Path(__file__).resolve().parent.parent / "shared" / "data"
 NUCLEI = SHARED_DATA / "nuclei"
+ROOT = Path(__file__).resolve().parent
 
 
 def blobs_image(shape=(96, 128), centers=((30, 30), (30, 80), (70, 50)), radius=12) -> np.ndarray:
@@ -91,3 +95,42 @@ def eager_celery():
     app.conf.task_always_eager, app.conf.task_eager_propagates = True, True
     yield app
     app.conf.task_always_eager, app.conf.task_eager_propagates = previous
+
+
+@pytest.fixture
+def celery_worker_process(media_root, tmp_path):
+    """A real Celery worker on both queues, sharing this test's database, media and Redis.
+
+    Yields the path of its log. Integration tests use it with ``transaction=True`` so the
+    worker sees committed rows; nothing about Celery, Redis or PostgreSQL is mocked.
+    """
+    import redis
+    from django.conf import settings
+    from django.db import connection
+
+    redis.Redis.from_url(settings.REDIS_URL).flushdb()
+    db = connection.settings_dict
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.testing",
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "REDIS_URL": settings.REDIS_URL,
+        "MEDIA_ROOT": str(media_root),
+        # No weights on test machines: cpsam jobs must fail with instructions, not hang.
+        "CELLPOSE_LOCAL_MODELS_PATH": str(tmp_path / "models"),
+        "CELLPOSE_MODEL": "cpsam-missing",
+    }
+    log = tmp_path / "worker.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "gpu,default",
+             "--pool", "solo", "--without-gossip", "--without-mingle",
+             "-n", f"test-{uuid.uuid4().hex[:8]}@%h", "--loglevel", "INFO"],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    yield log
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()

@@ -5,60 +5,20 @@ Nothing here is mocked. When Redis or PostgreSQL is down these tests fail, never
 """
 
 import io
-import os
-import subprocess
-import sys
 import time
-import uuid
 import zipfile
-from pathlib import Path
 
 import numpy as np
 import pytest
-import redis
 import requests
 import tifffile
-from django.conf import settings
-from django.db import connection
 from rest_framework.authtoken.models import Token
 
 from conftest import png_bytes
 from predictions.services.evaluate import evaluate
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
-ROOT = Path(__file__).resolve().parent.parent
 JOB_TIMEOUT_S = 180
-
-
-@pytest.fixture
-def celery_worker_process(media_root, tmp_path):
-    """A real worker on both queues, sharing this test's database, media folder and Redis."""
-    redis.Redis.from_url(settings.REDIS_URL).flushdb()
-    db = connection.settings_dict
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings.testing",
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        "REDIS_URL": settings.REDIS_URL,
-        "MEDIA_ROOT": str(media_root),
-        # No weights on test machines: cpsam jobs must fail with instructions, not hang.
-        "CELLPOSE_LOCAL_MODELS_PATH": str(tmp_path / "models"),
-        "CELLPOSE_MODEL": "cpsam-missing",
-    }
-    log = tmp_path / "worker.log"
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "gpu,default",
-             "--pool", "solo", "--without-gossip", "--without-mingle",
-             "-n", f"test-{uuid.uuid4().hex[:8]}@%h", "--loglevel", "INFO"],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    yield process, log
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
 
 
 def wait_for(session, url, log):
@@ -83,7 +43,7 @@ def session(live_server, django_user_model):
 def test_real_image_goes_through_worker_to_downloaded_results(
     session, celery_worker_process, nuclei_dir
 ):
-    _, log = celery_worker_process
+    log = celery_worker_process
     image_path = nuclei_dir / "stardist_img2d.tif"
     truth = tifffile.imread(nuclei_dir / "stardist_mask2d.tif")
     with image_path.open("rb") as handle:
@@ -118,7 +78,7 @@ def test_real_image_goes_through_worker_to_downloaded_results(
 
 
 def test_blank_image_completes_with_zero_cells(session, celery_worker_process):
-    _, log = celery_worker_process
+    log = celery_worker_process
     created = session.post(
         session.base, files={"input_image": ("blank.png", png_bytes(np.zeros((32, 32), np.uint8)))},
         data={"model_type": "watershed"}, timeout=30,
@@ -132,7 +92,7 @@ def test_blank_image_completes_with_zero_cells(session, celery_worker_process):
 def test_missing_weights_end_the_job_failed_with_instructions(
     session, celery_worker_process, blobs_png
 ):
-    _, log = celery_worker_process
+    log = celery_worker_process
     created = session.post(
         session.base, files={"input_image": ("b.png", blobs_png)}, data={"model_type": "cpsam"},
         timeout=30,

@@ -4,55 +4,18 @@ or PostgreSQL is down these tests fail, never skip.
 """
 
 import io
-import os
-import subprocess
-import sys
 import time
-import uuid
-from pathlib import Path
 
 import numpy as np
 import pytest
-import redis
 import requests
-from django.conf import settings
-from django.db import connection
 from rest_framework.authtoken.models import Token
 
 from depth_images import synthetic
 from depth_images.services import resize
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
-ROOT = Path(__file__).resolve().parent.parent.parent
 TIMEOUT_S = 120
-
-
-@pytest.fixture
-def celery_worker_process(media_root, tmp_path):
-    """A real worker on the default queue, sharing this test's database, media and Redis."""
-    redis.Redis.from_url(settings.REDIS_URL).flushdb()
-    db = connection.settings_dict
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings.testing",
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        "REDIS_URL": settings.REDIS_URL,
-        "MEDIA_ROOT": str(media_root),
-    }
-    log = tmp_path / "worker.log"
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "default",
-             "--pool", "solo", "--without-gossip", "--without-mingle",
-             "-n", f"depth-{uuid.uuid4().hex[:8]}@%h", "--loglevel", "INFO"],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    yield log
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
 
 
 @pytest.fixture
