@@ -7,6 +7,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
 
+from config.rest import OwnedObjectsMixin
 from depth_images.api import serializers as s
 from depth_images.models import DatasetStatus, DepthDataset
 from depth_images.services import depth_csv, ingest
@@ -61,6 +62,7 @@ def upload_response(request: Request, name: str, file, *, created_status: int) -
     destroy=extend_schema(summary="Delete a depth dataset and all its rows"),
 )
 class DepthDatasetViewSet(
+    OwnedObjectsMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     mixins.DestroyModelMixin,
@@ -69,13 +71,7 @@ class DepthDatasetViewSet(
     serializer_class = s.DepthDatasetSerializer
     parser_classes = [MultiPartParser, FormParser]
     filterset_fields = ["status", "name"]
-    queryset = DepthDataset.objects.none()  # for the schema; requests use get_queryset
-
-    def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):
-            return DepthDataset.objects.none()
-        # Another user's dataset is indistinguishable from a missing one: both are 404.
-        return DepthDataset.objects.filter(owner=self.request.user)
+    owned_model = DepthDataset
 
     @extend_schema(
         summary="Upload a CSV into a named dataset (rows at existing depths are replaced)",

@@ -13,6 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
 
+from config.rest import OwnedObjectsMixin
 from predictions.api import serializers as s
 from predictions.models import JobStatus, PredictionJob
 from predictions.services import evaluate, images, jobs, measure
@@ -58,6 +59,7 @@ NOT_READY = OpenApiResponse(description="The job has not completed (or failed)."
     destroy=extend_schema(summary="Delete a job and its files"),
 )
 class PredictionJobViewSet(
+    OwnedObjectsMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     mixins.DestroyModelMixin,
@@ -67,13 +69,7 @@ class PredictionJobViewSet(
     parser_classes = [MultiPartParser, FormParser]
     filterset_fields = ["status", "model_type"]
 
-    queryset = PredictionJob.objects.none()  # for the schema; requests use get_queryset
-
-    def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):
-            return PredictionJob.objects.none()
-        # Another user's job is indistinguishable from a missing one: both are 404.
-        return PredictionJob.objects.filter(owner=self.request.user)
+    owned_model = PredictionJob
 
     @extend_schema(
         summary="Upload an image and queue its segmentation",
