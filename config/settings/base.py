@@ -28,8 +28,10 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
+    "django_large_image",
     "predictions",
     "depth_images",
+    "tiles",
 ]
 
 MIDDLEWARE = [
@@ -163,12 +165,20 @@ CELERY_TASK_ROUTES = {"predictions.tasks.segment_job": {"queue": "gpu"}}
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
+# Encoded tiles are cached here (django-large-image's large-image cache backend); open tile
+# sources stay in each process's memory. Deployments point CACHE_URL at a Redis database of
+# its own: clearing the tile cache must never flush Celery's queues.
+CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://cellserve")}
+LARGE_IMAGE_CACHE_BACKEND = "django"
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
+    # libvips reports every finished thread pool at INFO.
+    "loggers": {"pyvips": {"level": "WARNING"}},
 }
 
 # Finished jobs are POSTed (signed) to this endpoint, e.g. a Modal web endpoint; empty: off.

@@ -8,6 +8,7 @@ DATABASES = {
 }
 REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/15")
 CELERY_BROKER_URL = REDIS_URL
+CACHES = {"default": env.cache("CACHE_URL", default="redis://127.0.0.1:6379/14")}
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STORAGES = {

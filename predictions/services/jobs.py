@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from predictions.models import JobStatus, PredictionJob
 from predictions.services import engines, images, outputs
+from predictions.signals import job_completed
 
 logger = logging.getLogger(__name__)
 
@@ -135,6 +136,7 @@ def finish(job: PredictionJob) -> None:
         processing_time=(completed_at - job.started_at).total_seconds() if job.started_at else None,
     )
     default_storage.delete(SEGMENTATION_WORK.format(id=job.id))
+    job_completed.send(sender=PredictionJob, job_id=job.id)
     _notify_on_commit(job.id)
 
 

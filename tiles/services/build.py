@@ -1,0 +1,142 @@
+"""Build the files large-image serves, one per layer, and record them as ``TiledImage`` rows.
+
+Every build is idempotent: a layer whose recorded ``built_from`` matches its source is left
+alone, so a redelivered task or a second trigger costs one query. Files are written to a
+temporary directory first and only then stored, so a crash never leaves a half-written TIFF
+behind a row.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import large_image
+import numpy as np
+from django.core.files import File
+from django.db import transaction
+from django.db.models.fields.files import FieldFile
+
+from depth_images.models import DepthDataset
+from depth_images.services import store
+from predictions.models import JobStatus, PredictionJob
+from tiles.models import Layer, TiledImage
+from tiles.services import pyramid
+from tiles.services.files import local_path
+
+logger = logging.getLogger(__name__)
+
+JOB_LAYER_FIELDS = {
+    Layer.INPUT: "input_image",
+    Layer.OVERLAY: "result_segmented_images",
+    Layer.MASKS: "result_masks",
+}
+
+
+@dataclass(frozen=True)
+class Built:
+    path: Path
+    width: int
+    height: int
+    dtype: str
+    max_value: int | None = None
+
+
+def job_layer_field(job: PredictionJob, layer: str) -> FieldFile | None:
+    """The stored file a job layer is made from, or None while it does not exist yet."""
+    field = getattr(job, JOB_LAYER_FIELDS[Layer(layer)])
+    if not field:
+        return None
+    if layer != Layer.INPUT and job.status != JobStatus.COMPLETED:
+        return None
+    return field
+
+
+def source_revision(field: FieldFile) -> str:
+    modified = field.storage.get_modified_time(field.name)
+    return f"{field.name}@{modified.timestamp():.6f}"
+
+
+def dataset_revision(dataset: DepthDataset) -> str:
+    return f"{dataset.updated_at.isoformat()}:{dataset.row_count}"
+
+
+def build_job(job: PredictionJob) -> list[TiledImage]:
+    """Build every layer of the job that exists and is not up to date."""
+    built = []
+    for layer in JOB_LAYER_FIELDS:
+        field = job_layer_field(job, layer)
+        if field is None:
+            continue
+        revision = source_revision(field)
+        if TiledImage.objects.filter(job=job, layer=layer, built_from=revision).exists():
+            continue
+        with tempfile.TemporaryDirectory(prefix="cellserve-tiles-") as workdir:
+            result = _build_job_layer(layer, local_path(field), Path(workdir))
+            built.append(_record(result, revision, job=job, layer=layer))
+    return built
+
+
+def build_dataset(dataset: DepthDataset) -> TiledImage | None:
+    """Stack the dataset's rows, by depth, into one image; None when it has no rows."""
+    if dataset.row_count == 0 or dataset.depth_min_key is None:
+        return None
+    revision = dataset_revision(dataset)
+    if TiledImage.objects.filter(dataset=dataset, built_from=revision).exists():
+        return None
+    _keys, rows = store.load_range(
+        dataset, dataset.depth_min_key, dataset.depth_max_key, dataset.row_count
+    )
+    with tempfile.TemporaryDirectory(prefix="cellserve-tiles-") as workdir:
+        dest = Path(workdir) / "depth.tiff"
+        pyramid.write_array(rows, dest, labels=False)
+        result = Built(dest, rows.shape[1], rows.shape[0], str(rows.dtype))
+        return _record(result, revision, dataset=dataset, layer=Layer.DEPTH)
+
+
+def _build_job_layer(layer: str, source: Path, workdir: Path) -> Built:
+    dest = workdir / f"{layer}.tiff"
+    if layer == Layer.MASKS:
+        masks = np.load(source, allow_pickle=False)
+        max_label = int(masks.max(initial=0))
+        labels = masks.astype(pyramid.label_dtype(max_label))
+        pyramid.write_array(labels, dest, labels=True)
+        return Built(dest, labels.shape[1], labels.shape[0], str(labels.dtype), max_label)
+    width, height, dtype = _describe(source)
+    if not pyramid.needs_pyramid(width, height):
+        return Built(source, width, height, dtype)
+    pyramid.convert_file(source, dest)
+    return Built(dest, width, height, dtype)
+
+
+def _describe(path: Path) -> tuple[int, int, str]:
+    metadata = large_image.open(str(path)).getMetadata()
+    return int(metadata["sizeX"]), int(metadata["sizeY"]), str(metadata.get("dtype") or "uint8")
+
+
+def _record(result: Built, revision: str, *, layer: str, **owner) -> TiledImage:
+    """Store the file and point the layer's row at it; the replaced file goes after commit."""
+    suffix = result.path.suffix or ".tiff"
+    owner_id = next(iter(owner.values())).pk
+    with transaction.atomic():
+        tiled, created = TiledImage.objects.select_for_update().get_or_create(
+            **owner,
+            layer=layer,
+            defaults={"built_from": revision, "width": 0, "height": 0},
+        )
+        if not created and tiled.built_from == revision and tiled.file:
+            return tiled  # another worker finished the same build first
+        old_name = tiled.file.name if not created else ""
+        with result.path.open("rb") as handle:
+            tiled.file.save(f"{owner_id}_{layer}{suffix}", File(handle), save=False)
+        tiled.built_from = revision
+        tiled.width, tiled.height = result.width, result.height
+        tiled.dtype, tiled.max_value = result.dtype, result.max_value
+        tiled.save()
+        if old_name and old_name != tiled.file.name:
+            storage = tiled.file.storage
+            transaction.on_commit(lambda: storage.delete(old_name))
+    logger.info("built %s tiles for %s: %s", layer, owner_id, tiled.file.name)
+    return tiled

@@ -1,0 +1,84 @@
+"""A real browser: headless Debian Chromium logs into the admin, opens a finished job and
+sees its tiles drawn. The screenshot is kept in ``test-artifacts/``."""
+
+import io
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import ROOT
+from tiles.tests.conftest import blobs_grid, run_job
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = Path(os.environ.get("CELLSERVE_TEST_ARTIFACTS", ROOT / "test-artifacts"))
+
+
+@pytest.fixture
+def chromium_path() -> str:
+    if not Path(CHROMIUM).exists():
+        message = "Debian's chromium is not installed (make test installs it: apt chromium)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return CHROMIUM
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_admin_job_page_draws_tiles(live_server, admin_user, user, eager_celery, chromium_path):
+    from conftest import png_bytes
+
+    job = run_job(user, png_bytes(blobs_grid((900, 1100))), "grid.png")
+    change_url = f"{live_server.url}/admin/predictions/predictionjob/{job.pk}/change/"
+    list_url = f"{live_server.url}/admin/predictions/predictionjob/?status__exact=completed"
+
+    from playwright.sync_api import sync_playwright
+
+    tile_statuses: list[int] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=chromium_path,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        page.on(
+            "response",
+            lambda r: (
+                tile_statuses.append(r.status) if "/tiles/" in r.url and ".png" in r.url else None
+            ),
+        )
+        page.goto(f"{live_server.url}/admin/login/?next=/admin/")
+        page.fill("#id_username", "admin")
+        page.fill("#id_password", "password")
+        page.click("input[type=submit]")
+        page.goto(list_url)
+        thumbnail = page.locator("img[alt=thumbnail]").first
+        thumbnail.wait_for()
+        assert page.evaluate(
+            "(img) => img.complete && img.naturalWidth > 0", thumbnail.element_handle()
+        )
+
+        page.goto(change_url)
+        page.wait_for_selector("#tile-viewer canvas")
+        page.wait_for_function(
+            "() => window.cellserveTileMap && window.cellserveTileMap.layers().length === 3"
+            " && window.cellserveTileMap.layers().every((layer) => layer.idle)"
+        )
+        page.wait_for_timeout(1500)  # let the last tiles paint
+        controls = page.locator(".tile-layer-control input[type=checkbox]")
+        assert controls.count() == 3  # input, overlay, masks
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        shot = page.locator("#tile-viewer").screenshot(
+            path=str(ARTIFACTS / "admin-tile-viewer.png")
+        )
+        browser.close()
+
+    pixels = np.asarray(Image.open(io.BytesIO(shot)).convert("L"), dtype=float)
+    assert tile_statuses and all(status == 200 for status in tile_statuses), tile_statuses
+    # Bright discs on a dark image: a blank (or single-colour) canvas has no spread at all.
+    assert pixels.std() > 20, pixels.std()
+    assert (pixels > 128).mean() > 0.02

@@ -1,0 +1,61 @@
+"""Tiles over real parts: a job posted over HTTP, segmented and tiled by a real Celery worker
+(Redis broker, PostgreSQL), its tiles read back over HTTP with the Redis tile cache on."""
+
+import io
+import time
+
+import numpy as np
+import pytest
+import requests
+from PIL import Image
+from rest_framework.authtoken.models import Token
+
+from conftest import png_bytes
+from tiles.tests.conftest import blobs_grid
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+TIMEOUT_S = 180
+
+
+def poll(http, url, log, ok=lambda r: r.status_code == 200):
+    deadline = time.monotonic() + TIMEOUT_S
+    while time.monotonic() < deadline:
+        response = http.get(url, timeout=10)
+        if ok(response):
+            return response
+        time.sleep(0.5)
+    pytest.fail(f"{url} not ready after {TIMEOUT_S}s; worker log:\n{log.read_text()[-4000:]}")
+
+
+def test_worker_builds_pyramids_and_tiles_are_served(
+    live_server, django_user_model, celery_worker_process
+):
+    from django.core.cache import cache
+
+    log = celery_worker_process
+    user = django_user_model.objects.create_user("dana", password="pw-dana-123")
+    http = requests.Session()
+    http.headers["Authorization"] = f"Token {Token.objects.create(user=user).key}"
+    api = f"{live_server.url}/api/v1"
+    created = http.post(
+        f"{api}/predictions/",
+        files={"input_image": ("grid.png", png_bytes(blobs_grid((700, 900))), "image/png")},
+        data={"model_type": "watershed"},
+        timeout=30,
+    )
+    assert created.status_code == 201, created.text
+    job = created.json()["id"]
+
+    masks_meta = poll(http, f"{api}/tiles/masks/{job}/tiles/metadata", log).json()
+    assert (masks_meta["size_x"], masks_meta["size_y"], masks_meta["levels"]) == (900, 700, 3)
+    overlay = poll(http, f"{api}/tiles/overlays/{job}/info/metadata_internal", log).json()
+    assert overlay["xml"]["large_image_converter"]["levels"] == 3
+
+    cache.clear()
+    first = http.get(f"{api}/tiles/inputs/{job}/tiles/2/1/1.png", timeout=10)
+    again = http.get(f"{api}/tiles/inputs/{job}/tiles/2/1/1.png", timeout=10)
+    assert first.status_code == again.status_code == 200
+    assert first.content == again.content
+    assert len(cache._cache.get_client().keys("*")) > 0  # the tile went into Redis
+    tile = np.asarray(Image.open(io.BytesIO(first.content)))
+    assert tile.shape[:2] == (256, 256) and tile.max() > 128
