@@ -11,10 +11,22 @@ import pytest
 from PIL import Image
 
 from conftest import ROOT
+from tiles import tasks
 from tiles.tests.conftest import blobs_grid, run_job
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(os.environ.get("CELLSERVE_TEST_ARTIFACTS", ROOT / "test-artifacts"))
+
+
+def ingest_dataset(owner):
+    from django.core.files.base import ContentFile
+
+    from depth_images.services import ingest
+    from depth_images.synthetic import csv_bytes
+
+    outcome = ingest.upload(owner, "core-7", ContentFile(csv_bytes(800, seed=5), name="d.csv"))
+    tasks.build_dataset_tiles(str(outcome.dataset.pk))
+    return outcome.dataset
 
 
 @pytest.fixture
@@ -33,6 +45,8 @@ def test_admin_job_page_draws_tiles(live_server, admin_user, user, eager_celery,
     from conftest import png_bytes
 
     job = run_job(user, png_bytes(blobs_grid((900, 1100))), "grid.png")
+    dataset = ingest_dataset(user)
+    dataset_url = f"{live_server.url}/admin/depth_images/depthdataset/{dataset.pk}/change/"
     change_url = f"{live_server.url}/admin/predictions/predictionjob/{job.pk}/change/"
     list_url = f"{live_server.url}/admin/predictions/predictionjob/?status__exact=completed"
 
@@ -75,6 +89,16 @@ def test_admin_job_page_draws_tiles(live_server, admin_user, user, eager_celery,
         shot = page.locator("#tile-viewer").screenshot(
             path=str(ARTIFACTS / "admin-tile-viewer.png")
         )
+
+        page.goto(dataset_url)
+        page.wait_for_function(
+            "() => window.cellserveTileMap && window.cellserveTileMap.layers().length === 1"
+            " && window.cellserveTileMap.layers().every((layer) => layer.idle)"
+        )
+        page.wait_for_timeout(1000)
+        rows_shot = page.locator("#tile-viewer").screenshot(
+            path=str(ARTIFACTS / "admin-depth-viewer.png")
+        )
         browser.close()
 
     pixels = np.asarray(Image.open(io.BytesIO(shot)).convert("L"), dtype=float)
@@ -82,3 +106,5 @@ def test_admin_job_page_draws_tiles(live_server, admin_user, user, eager_celery,
     # Bright discs on a dark image: a blank (or single-colour) canvas has no spread at all.
     assert pixels.std() > 20, pixels.std()
     assert (pixels > 128).mean() > 0.02
+    rows = np.asarray(Image.open(io.BytesIO(rows_shot)).convert("L"), dtype=float)
+    assert rows.std() > 10, rows.std()  # random depth rows, not an empty viewer
