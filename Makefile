@@ -18,6 +18,7 @@ run: venv
 
 test: venv
 	scripts/ensure-services.sh
+	scripts/validate-deploy.sh
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
