@@ -19,6 +19,7 @@ run: venv
 test: venv
 	scripts/ensure-services.sh
 	scripts/ensure-browser.sh
+	scripts/validate-deploy.sh
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
