@@ -8,6 +8,7 @@ larger than one tile.
 from __future__ import annotations
 
 import large_image.exceptions
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Model
 from django_large_image.rest import LargeImageDetailMixin
 from rest_framework import exceptions, status, viewsets
@@ -47,6 +48,8 @@ class TileLayerViewSet(OwnedObjectsMixin, LargeImageDetailMixin, viewsets.Generi
     """Base: subclasses name the layer and how to find its ``TiledImage``."""
 
     layer: str
+    # The TiledImage foreign key to the owned object ("job" or "dataset").
+    tiled_link: str
     lookup_value_regex = "[0-9a-f-]{36}"
     _tiled: TiledImage | None = None
 
@@ -58,6 +61,8 @@ class TileLayerViewSet(OwnedObjectsMixin, LargeImageDetailMixin, viewsets.Generi
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
+        if not request.query_params and self.action not in REQUIRED_PARAMS:
+            return  # nothing to check: most tile requests carry no parameters
         query = TileQuerySerializer(
             data=request.query_params,
             required=REQUIRED_PARAMS.get(self.action, ()),
@@ -83,8 +88,21 @@ class TileLayerViewSet(OwnedObjectsMixin, LargeImageDetailMixin, viewsets.Generi
         return super().finalize_response(request, response, *args, **kwargs)
 
     def get_path(self, request, pk=None):
-        self._tiled = self.tiled_image(self.get_object())
+        self._tiled = self._readable_tiled(pk) or self.tiled_image(self.get_object())
         return local_path(self._tiled.file)
+
+    def _readable_tiled(self, pk) -> TiledImage | None:
+        """The layer's row in one query when it exists and the requester may read it.
+
+        On a miss the caller loads the object itself, to answer why: 404 or 409.
+        """
+        rows = TiledImage.objects.filter(**{f"{self.tiled_link}_id": pk}, layer=self.layer)
+        if not self.request.user.is_staff:
+            rows = rows.filter(**{f"{self.tiled_link}__owner": self.request.user})
+        try:
+            return rows.first()
+        except (ValueError, DjangoValidationError):  # not a UUID: get_object answers 404
+            return None
 
     def get_style(self, request):
         # get_path runs first and loads the row the layer's default style is made from.
@@ -105,6 +123,7 @@ class TileLayerViewSet(OwnedObjectsMixin, LargeImageDetailMixin, viewsets.Generi
 
 class JobLayerViewSet(TileLayerViewSet):
     owned_model = PredictionJob
+    tiled_link = "job"
 
     def tiled_image(self, job: PredictionJob) -> TiledImage:
         if job_layer_field(job, self.layer) is None:
@@ -142,6 +161,7 @@ class DepthDatasetTilesViewSet(TileLayerViewSet):
 
     layer = Layer.DEPTH
     owned_model = DepthDataset
+    tiled_link = "dataset"
 
     def tiled_image(self, dataset: DepthDataset) -> TiledImage:
         tiled = TiledImage.objects.filter(dataset=dataset).first()
