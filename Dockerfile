@@ -47,12 +47,8 @@ ENV DJANGO_SETTINGS_MODULE=config.settings.production \
     CELLPOSE_DEVICE=cpu
 ARG BAKE_WEIGHTS=0
 ARG CELLPOSE_MODEL=cpsam
-RUN mkdir -p /data/media /models \
-    && if [ "$BAKE_WEIGHTS" = "1" ]; then \
-      python -c "import sys; from cellpose import models; models.cache_model_path(sys.argv[1])" \
-        "$CELLPOSE_MODEL"; \
-    fi \
-    && chown -R cellserve:cellserve /data/media /models
+COPY scripts/prepare-image.sh /usr/local/bin/
+RUN prepare-image.sh "$BAKE_WEIGHTS" "$CELLPOSE_MODEL"
 COPY . .
 # collectstatic needs importable production settings, not real secrets or servers.
 RUN SECRET_KEY=collectstatic-only ALLOWED_HOSTS=localhost DATABASE_URL=sqlite:////tmp/unused.db \
@@ -81,12 +77,8 @@ ENV DJANGO_SETTINGS_MODULE=config.settings.production \
     NVIDIA_DRIVER_CAPABILITIES=compute,utility
 ARG BAKE_WEIGHTS=0
 ARG CELLPOSE_MODEL=cpsam
-RUN mkdir -p /data/media /models \
-    && if [ "$BAKE_WEIGHTS" = "1" ]; then \
-      python -c "import sys; from cellpose import models; models.cache_model_path(sys.argv[1])" \
-        "$CELLPOSE_MODEL"; \
-    fi \
-    && chown -R cellserve:cellserve /data/media /models
+COPY scripts/prepare-image.sh /usr/local/bin/
+RUN prepare-image.sh "$BAKE_WEIGHTS" "$CELLPOSE_MODEL"
 COPY . .
 RUN SECRET_KEY=collectstatic-only ALLOWED_HOSTS=localhost DATABASE_URL=sqlite:////tmp/unused.db \
     REDIS_URL=redis://localhost:6379/0 python manage.py collectstatic --noinput
