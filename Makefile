@@ -34,3 +34,4 @@ bench: venv
 	$(BIN)/python -m bench.warm_worker
 	$(BIN)/python -m bench.depth_ingest
 	$(BIN)/python -m bench.depth_frame
+	$(BIN)/python -m bench.tiles

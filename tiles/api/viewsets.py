@@ -100,9 +100,9 @@ class TileLayerViewSet(OwnedObjectsMixin, LargeImageDetailMixin, viewsets.Generi
         if not self.request.user.is_staff:
             rows = rows.filter(**{f"{self.tiled_link}__owner": self.request.user})
         try:
-            return rows.first()
-        except (ValueError, DjangoValidationError):  # not a UUID: get_object answers 404
-            return None
+            return rows.get()  # one row at most (unique per layer); get() needs no ORDER BY
+        except (TiledImage.DoesNotExist, ValueError, DjangoValidationError):
+            return None  # missing, not readable, or not a UUID: get_object says which
 
     def get_style(self, request):
         # get_path runs first and loads the row the layer's default style is made from.
