@@ -35,3 +35,4 @@ bench: venv
 	$(BIN)/python -m bench.depth_ingest
 	$(BIN)/python -m bench.depth_frame
 	$(BIN)/python -m bench.tiles
+	$(BIN)/python -m bench.tiles_convert
