@@ -90,6 +90,7 @@ def main() -> None:
         rows = {n: (view_times(upload, r), view_times(converted, r)) for n, r in sample.items()}
         levels = large_image.open(str(converted)).getMetadata()["levels"]
         sizes = upload.stat().st_size / 2**20, converted.stat().st_size / 2**20
+    image_mb = args.side**2 / 2**20
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     table = "\n".join(
         f"| {name} ({len(sample[name])}) | {plain * 1000:.1f} | **{ours * 1000:.1f}** "
@@ -108,8 +109,8 @@ freshly opened source with no tile cache; median ms per view:
 |---|---:|---:|---:|
 {table}
 
-Peak resident memory of the whole run: {peak_mb:.0f} MB (the {args.side**2 / 2**20:.0f} MB test image is built
-in memory first; libvips streams the conversion).
+Peak resident memory of the whole run: {peak_mb:.0f} MB (the {image_mb:.0f} MB test image is
+built in memory first; libvips streams the conversion).
 """
     print(body)
     write_section("tiles_convert", body)
