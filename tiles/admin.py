@@ -22,7 +22,7 @@ class JobWithTilesAdmin(PredictionJobAdmin):
 
     def get_queryset(self, request):
         queryset = super().get_queryset(request)
-        return admin_views.with_tiles_flag(queryset, layer=Layer.INPUT)
+        return admin_views.with_tiles_flag(queryset, link="job", layer=Layer.INPUT)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         job = self.get_object(request, object_id)
@@ -39,7 +39,9 @@ class DatasetWithTilesAdmin(DepthDatasetAdmin):
     list_display = [*DepthDatasetAdmin.list_display, "thumbnail"]
 
     def get_queryset(self, request):
-        return admin_views.with_tiles_flag(super().get_queryset(request))
+        return admin_views.with_tiles_flag(
+            super().get_queryset(request), link="dataset", layer=Layer.DEPTH
+        )
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         dataset = self.get_object(request, object_id)

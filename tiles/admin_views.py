@@ -45,10 +45,10 @@ def dataset_viewer_context(dataset) -> dict:
     return {"tile_layers": [_layer("rows by depth", "tiles-depth", dataset.pk, 1.0, True)]}
 
 
-def with_tiles_flag(queryset: QuerySet, **layer_filter) -> QuerySet:
-    """Annotate ``has_tiles`` in the list query itself (no query per row)."""
-    field = "job" if "layer" in layer_filter else "dataset"
-    tiled = TiledImage.objects.filter(**{field: OuterRef("pk")}, **layer_filter)
+def with_tiles_flag(queryset: QuerySet, link: str, layer: str) -> QuerySet:
+    """Annotate ``has_tiles`` in the list query itself (no query per row); ``link`` is the
+    TiledImage foreign key to the listed model."""
+    tiled = TiledImage.objects.filter(**{link: OuterRef("pk")}, layer=layer)
     return queryset.annotate(has_tiles=Exists(tiled))
 
 

@@ -70,7 +70,7 @@ class TileLayerViewSet(OwnedObjectsMixin, LargeImageDetailMixin, viewsets.Generi
         )
         query.is_valid(raise_exception=True)
         if self.action == "region":
-            tiled = self.tiled_image(self.get_object())
+            tiled = self.requested_tiled()
             check_region(query.validated_data, tiled.width, tiled.height)
 
     def handle_exception(self, exc):
@@ -88,8 +88,15 @@ class TileLayerViewSet(OwnedObjectsMixin, LargeImageDetailMixin, viewsets.Generi
         return super().finalize_response(request, response, *args, **kwargs)
 
     def get_path(self, request, pk=None):
-        self._tiled = self._readable_tiled(pk) or self.tiled_image(self.get_object())
-        return local_path(self._tiled.file)
+        return local_path(self.requested_tiled().file)
+
+    def requested_tiled(self) -> TiledImage:
+        """The layer's row for this request, read once (the region check needs it too)."""
+        if self._tiled is None:
+            self._tiled = self._readable_tiled(self.kwargs[self.lookup_field])
+            if self._tiled is None:
+                raise self.why_missing(self.get_object())
+        return self._tiled
 
     def _readable_tiled(self, pk) -> TiledImage | None:
         """The layer's row in one query when it exists and the requester may read it.
@@ -114,7 +121,8 @@ class TileLayerViewSet(OwnedObjectsMixin, LargeImageDetailMixin, viewsets.Generi
             return super().get_style(request)
         return self.default_style(self._tiled)
 
-    def tiled_image(self, obj: Model) -> TiledImage:
+    def why_missing(self, obj: Model) -> exceptions.APIException:
+        """Why a readable object has no row for the layer: not made yet, or never will be."""
         raise NotImplementedError
 
     def default_style(self, tiled: TiledImage) -> dict | None:
@@ -125,13 +133,10 @@ class JobLayerViewSet(TileLayerViewSet):
     owned_model = PredictionJob
     tiled_link = "job"
 
-    def tiled_image(self, job: PredictionJob) -> TiledImage:
+    def why_missing(self, job: PredictionJob) -> exceptions.APIException:
         if job_layer_field(job, self.layer) is None:
-            raise _missing_result(job, self.layer)
-        tiled = TiledImage.objects.filter(job=job, layer=self.layer).first()
-        if tiled is None:
-            raise NotReady(f"the {self.layer} tiles of job {job.pk} are being built; retry shortly")
-        return tiled
+            return _missing_result(job, self.layer)
+        return NotReady(f"the {self.layer} tiles of job {job.pk} are being built; retry shortly")
 
 
 class JobInputTilesViewSet(JobLayerViewSet):
@@ -163,13 +168,10 @@ class DepthDatasetTilesViewSet(TileLayerViewSet):
     owned_model = DepthDataset
     tiled_link = "dataset"
 
-    def tiled_image(self, dataset: DepthDataset) -> TiledImage:
-        tiled = TiledImage.objects.filter(dataset=dataset).first()
-        if tiled is None and dataset.row_count == 0:
-            raise exceptions.NotFound(f"depth dataset {dataset.name!r} has no rows yet")
-        if tiled is None:
-            raise NotReady(f"the tiles of depth dataset {dataset.name!r} are being built")
-        return tiled
+    def why_missing(self, dataset: DepthDataset) -> exceptions.APIException:
+        if dataset.row_count == 0:
+            return exceptions.NotFound(f"depth dataset {dataset.name!r} has no rows yet")
+        return NotReady(f"the tiles of depth dataset {dataset.name!r} are being built")
 
 
 def _missing_result(job: PredictionJob, layer: str) -> exceptions.APIException:

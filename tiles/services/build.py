@@ -66,12 +66,13 @@ def dataset_revision(dataset: DepthDataset) -> str:
 def build_job(job: PredictionJob) -> list[TiledImage]:
     """Build every layer of the job that exists and is not up to date."""
     built = []
+    current = dict(TiledImage.objects.filter(job=job).values_list("layer", "built_from"))
     for layer in JOB_LAYER_FIELDS:
         field = job_layer_field(job, layer)
         if field is None:
             continue
         revision = source_revision(field)
-        if TiledImage.objects.filter(job=job, layer=layer, built_from=revision).exists():
+        if current.get(layer) == revision:
             continue
         with tempfile.TemporaryDirectory(prefix="cellserve-tiles-") as workdir:
             result = _build_job_layer(layer, local_path(field), Path(workdir))
