@@ -4,11 +4,13 @@ import io
 import os
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
 import numpy as np
 import pytest
+import requests
 from PIL import Image
 from rest_framework.test import APIClient
 
@@ -134,3 +136,23 @@ def celery_worker_process(media_root, tmp_path):
         process.wait(timeout=20)
     except subprocess.TimeoutExpired:
         process.kill()
+
+
+def token_session(user) -> requests.Session:
+    """A requests session authenticated as ``user``, for integration tests over real HTTP."""
+    from rest_framework.authtoken.models import Token
+
+    http = requests.Session()
+    http.headers["Authorization"] = f"Token {Token.objects.create(user=user).key}"
+    return http
+
+
+def poll(http, url, worker_log: Path, done, timeout_s: float, interval_s: float = 0.5):
+    """GET ``url`` until ``done(response)``; after ``timeout_s``, fail with the worker's log."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        response = http.get(url, timeout=10)
+        if done(response):
+            return response
+        time.sleep(interval_s)
+    pytest.fail(f"{url} not done after {timeout_s}s; worker log:\n{worker_log.read_text()[-4000:]}")

@@ -5,37 +5,31 @@ Nothing here is mocked. When Redis or PostgreSQL is down these tests fail, never
 """
 
 import io
-import time
 import zipfile
 
 import numpy as np
 import pytest
-import requests
 import tifffile
-from rest_framework.authtoken.models import Token
 
-from conftest import png_bytes
+from conftest import png_bytes, poll, token_session
 from predictions.services.evaluate import evaluate
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 JOB_TIMEOUT_S = 180
 
 
+def finished(response) -> bool:
+    return response.json()["status"] in ("completed", "failed")
+
+
 def wait_for(session, url, log):
-    deadline = time.monotonic() + JOB_TIMEOUT_S
-    while time.monotonic() < deadline:
-        body = session.get(url, timeout=10).json()
-        if body["status"] in ("completed", "failed"):
-            return body
-        time.sleep(0.5)
-    pytest.fail(f"job not finished after {JOB_TIMEOUT_S}s; worker log:\n{log.read_text()[-4000:]}")
+    return poll(session, url, log, finished, JOB_TIMEOUT_S).json()
 
 
 @pytest.fixture
 def session(live_server, django_user_model):
     user = django_user_model.objects.create_user("carol", password="pw-carol-123")
-    http = requests.Session()
-    http.headers["Authorization"] = f"Token {Token.objects.create(user=user).key}"
+    http = token_session(user)
     http.base = f"{live_server.url}/api/v1/predictions/"
     return http
 

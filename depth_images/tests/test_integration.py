@@ -4,13 +4,11 @@ or PostgreSQL is down these tests fail, never skip.
 """
 
 import io
-import time
 
 import numpy as np
 import pytest
-import requests
-from rest_framework.authtoken.models import Token
 
+from conftest import poll, token_session
 from depth_images import synthetic
 from depth_images.services import resize
 
@@ -23,20 +21,17 @@ def session(live_server, django_user_model, settings):
     # Every upload goes through the worker (the live server runs in this process).
     settings.CELLSERVE_DEPTH_SYNC_MAX_BYTES = 1024
     user = django_user_model.objects.create_user("dora", password="pw-dora-123")
-    http = requests.Session()
-    http.headers["Authorization"] = f"Token {Token.objects.create(user=user).key}"
+    http = token_session(user)
     http.base = live_server.url
     return http
 
 
+def finished(response) -> bool:
+    return response.json()["status"] in ("ready", "failed")
+
+
 def wait_for(session, url, log):
-    deadline = time.monotonic() + TIMEOUT_S
-    while time.monotonic() < deadline:
-        body = session.get(url, timeout=10).json()
-        if body["status"] in ("ready", "failed"):
-            return body
-        time.sleep(0.3)
-    pytest.fail(f"ingest not finished after {TIMEOUT_S}s; worker log:\n{log.read_text()[-4000:]}")
+    return poll(session, url, log, finished, TIMEOUT_S, interval_s=0.3).json()
 
 
 def upload(session, path, data: bytes, **fields):

@@ -2,29 +2,20 @@
 (Redis broker, PostgreSQL), its tiles read back over HTTP with the Redis tile cache on."""
 
 import io
-import time
 
 import numpy as np
 import pytest
-import requests
 from PIL import Image
-from rest_framework.authtoken.models import Token
 
-from conftest import png_bytes
+from conftest import png_bytes, poll, token_session
 from tiles.tests.conftest import blobs_grid
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 TIMEOUT_S = 180
 
 
-def poll(http, url, log, ok=lambda r: r.status_code == 200):
-    deadline = time.monotonic() + TIMEOUT_S
-    while time.monotonic() < deadline:
-        response = http.get(url, timeout=10)
-        if ok(response):
-            return response
-        time.sleep(0.5)
-    pytest.fail(f"{url} not ready after {TIMEOUT_S}s; worker log:\n{log.read_text()[-4000:]}")
+def built(http, url, log):
+    return poll(http, url, log, lambda r: r.status_code == 200, TIMEOUT_S)
 
 
 def test_worker_builds_pyramids_and_tiles_are_served(
@@ -34,8 +25,7 @@ def test_worker_builds_pyramids_and_tiles_are_served(
 
     log = celery_worker_process
     user = django_user_model.objects.create_user("dana", password="pw-dana-123")
-    http = requests.Session()
-    http.headers["Authorization"] = f"Token {Token.objects.create(user=user).key}"
+    http = token_session(user)
     api = f"{live_server.url}/api/v1"
     created = http.post(
         f"{api}/predictions/",
@@ -46,9 +36,9 @@ def test_worker_builds_pyramids_and_tiles_are_served(
     assert created.status_code == 201, created.text
     job = created.json()["id"]
 
-    masks_meta = poll(http, f"{api}/tiles/masks/{job}/tiles/metadata", log).json()
+    masks_meta = built(http, f"{api}/tiles/masks/{job}/tiles/metadata", log).json()
     assert (masks_meta["size_x"], masks_meta["size_y"], masks_meta["levels"]) == (900, 700, 3)
-    overlay = poll(http, f"{api}/tiles/overlays/{job}/info/metadata_internal", log).json()
+    overlay = built(http, f"{api}/tiles/overlays/{job}/info/metadata_internal", log).json()
     assert overlay["xml"]["large_image_converter"]["levels"] == 3
 
     cache.clear()
