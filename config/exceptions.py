@@ -1,10 +1,27 @@
+from django.core.exceptions import (
+    RequestDataTooBig,
+    TooManyFieldsSent,
+    TooManyFilesSent,
+)
 from django.core.exceptions import ValidationError as DjangoValidationError
-from rest_framework import exceptions
+from django.http import UnreadablePostError
+from rest_framework import exceptions, status
 from rest_framework.views import exception_handler as drf_exception_handler
 
 
+class RequestTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_code = "request_too_large"
+
+
 def exception_handler(exc, context):
-    """DRF's handler, plus Django's own ValidationError as a 400 instead of a 500."""
+    """DRF's handler, plus Django's own request errors as JSON 4xx instead of a 500."""
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(detail=exc.messages)
+    elif isinstance(exc, RequestDataTooBig):
+        exc = RequestTooLarge(f"the form fields are too large ({exc})")
+    elif isinstance(exc, TooManyFieldsSent | TooManyFilesSent):
+        exc = exceptions.ParseError(str(exc))
+    elif isinstance(exc, UnreadablePostError):
+        exc = exceptions.ParseError(f"the request body could not be read ({exc})")
     return drf_exception_handler(exc, context)

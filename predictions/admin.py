@@ -1,6 +1,7 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 
-from predictions.models import PredictionJob, WebhookDelivery
+from predictions.models import ACTIVE_STATUSES, PredictionJob, WebhookDelivery
+from predictions.services import jobs
 
 
 class WebhookDeliveryInline(admin.TabularInline):
@@ -29,10 +30,12 @@ class PredictionJobAdmin(admin.ModelAdmin):
         "owner",
         "model_type",
         "status",
+        "attempts",
         "num_cells_detected",
         "processing_time",
         "created_at",
     ]
+    actions = ["cancel_jobs"]
     list_filter = ["status", "model_type", "created_at"]
     search_fields = ["id", "owner__username", "error_message"]
     readonly_fields = [f.name for f in PredictionJob._meta.fields]
@@ -41,3 +44,21 @@ class PredictionJobAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         # Jobs come from the API, which validates uploads and queues the work.
         return False
+
+    @admin.action(description="Cancel selected pending or processing jobs")
+    def cancel_jobs(self, request, queryset):
+        cancelled = 0
+        for job_id in queryset.filter(status__in=ACTIVE_STATUSES).values_list("pk", flat=True):
+            try:
+                jobs.cancel(job_id)
+            except jobs.JobFinished:
+                continue  # it ended meanwhile
+            cancelled += 1
+        self.message_user(request, f"cancelled {cancelled} job(s)", messages.SUCCESS)
+
+    def delete_model(self, request, obj):
+        jobs.delete_job(obj.pk)
+
+    def delete_queryset(self, request, queryset):
+        for job_id in queryset.values_list("pk", flat=True):
+            jobs.delete_job(job_id)

@@ -9,6 +9,31 @@ class JobStatus(models.TextChoices):
     PROCESSING = "processing"
     COMPLETED = "completed"
     FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+ACTIVE_STATUSES = (JobStatus.PENDING, JobStatus.PROCESSING)
+FINISHED_STATUSES = (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
+
+
+class JobStage(models.TextChoices):
+    """Which task a job needs next; the watchdog re-queues a lost job from here."""
+
+    SEGMENT = "segment"
+    MEASURE = "measure"
+
+
+def _random_folder(folder: str, filename: str) -> str:
+    # A stored name reveals nothing about other uploads and cannot be guessed.
+    return f"{folder}/{uuid.uuid4().hex}/{filename}"
+
+
+def input_image_path(instance: "PredictionJob", filename: str) -> str:
+    return _random_folder("input_images", filename)
+
+
+def input_masks_path(instance: "PredictionJob", filename: str) -> str:
+    return _random_folder("input_masks", filename)
 
 
 class ModelType(models.TextChoices):
@@ -23,8 +48,11 @@ class PredictionJob(models.Model):
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="prediction_jobs"
     )
-    input_image = models.FileField(upload_to="input_images/", max_length=255)
-    input_masks = models.FileField(upload_to="input_masks/", max_length=255, blank=True)
+    input_image = models.FileField(upload_to=input_image_path, max_length=255)
+    input_masks = models.FileField(upload_to=input_masks_path, max_length=255, blank=True)
+    # The names the files were uploaded with, for downloads; stored names are our own.
+    input_image_name = models.CharField(max_length=255, blank=True)
+    input_masks_name = models.CharField(max_length=255, blank=True)
 
     model_type = models.CharField(max_length=32, choices=ModelType, default=ModelType.CPSAM)
     diameter = models.FloatField(null=True, blank=True)
@@ -36,6 +64,14 @@ class PredictionJob(models.Model):
         max_length=16, choices=JobStatus, default=JobStatus.PENDING, db_index=True
     )
     error_message = models.TextField(blank=True)
+    stage = models.CharField(max_length=16, choices=JobStage, default=JobStage.SEGMENT)
+    # Deliveries to a worker so far; the watchdog fails the job after CELLSERVE_MAX_ATTEMPTS.
+    attempts = models.PositiveIntegerField(default=0)
+    # The worker holding the job renews the lease; only the token's holder may write results.
+    lease_token = models.UUIDField(null=True, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    task_id = models.CharField(max_length=64, blank=True, help_text="Celery task of the job")
+    stored_bytes = models.BigIntegerField(default=0, help_text="uploads and results, in bytes")
     num_cells_detected = models.IntegerField(null=True, blank=True)
     processing_time = models.FloatField(null=True, blank=True, help_text="seconds")
     mask_shape = models.JSONField(null=True, blank=True)
@@ -65,7 +101,7 @@ class PredictionJob(models.Model):
 
     @property
     def is_finished(self) -> bool:
-        return self.status in (JobStatus.COMPLETED, JobStatus.FAILED)
+        return self.status in FINISHED_STATUSES
 
 
 class WebhookDelivery(models.Model):
@@ -82,6 +118,7 @@ class WebhookDelivery(models.Model):
 
     class Meta:
         ordering = ["job", "attempt"]
+        verbose_name_plural = "webhook deliveries"
 
     def __str__(self) -> str:
         outcome = "ok" if self.succeeded else (self.error or str(self.status_code))

@@ -1,65 +1,90 @@
-"""Thin Celery tasks: load the row, call the job services, record the outcome.
+"""Thin Celery tasks: claim the job, call the job services under a lease, record the outcome.
 
-Segmentation runs on the ``gpu`` queue; measuring and exporting on ``default``.
-Tasks acknowledge late, so a worker that dies mid-job hands the job to another;
-each step checks the row's status first, so running twice does no harm.
+Segmentation runs on the ``gpu`` queue; measuring, exporting, notifying and the watchdog on
+``default``. Every job task carries the delivery (``attempt``) it was sent for: a message the
+broker delivers again, or one the watchdog has replaced, finds the job no longer waiting for
+it and does nothing.
 """
 
 import logging
+from datetime import timedelta
 
+from billiard.exceptions import WorkerLostError
 from celery import shared_task
+from celery.signals import task_failure
 from django.conf import settings
 
-from predictions.models import JobStatus, PredictionJob, WebhookDelivery
-from predictions.services import jobs, notify
+from predictions.models import PredictionJob
+from predictions.services import jobs, leases, notify, retention
 
 logger = logging.getLogger(__name__)
 
 
-def enqueue_job(job_id) -> None:
-    job = PredictionJob.objects.get(pk=job_id)
-    if job.has_uploaded_masks:
-        finish_job.delay(str(job_id))
-    else:
-        segment_job.delay(str(job_id))
-
-
-def _load_active(job_id) -> PredictionJob | None:
-    job = PredictionJob.objects.filter(pk=job_id).first()
-    if job is None or job.is_finished:
-        logger.info("job %s is gone or already finished; nothing to do", job_id)
-        return None
-    return job
-
-
-def _attempt(job: PredictionJob, step, description: str) -> bool:
-    """Run one job step; any error ends the job failed with a readable reason."""
+def _run(lease: leases.Lease, step, description: str) -> bool:
+    """Run one job step while a heartbeat holds the lease; errors end the job failed."""
     try:
-        step(job)
+        with leases.heartbeat(lease):
+            step(lease)
+    except leases.LeaseLost as exc:
+        logger.info("%s of job %s dropped: %s", description, lease.job_id, exc)
+        return False
     except Exception as exc:
-        logger.exception("%s of job %s failed", description, job.pk)
-        jobs.fail(job.pk, jobs.user_message(exc))
+        logger.exception("%s of job %s failed", description, lease.job_id)
+        try:
+            jobs.fail(lease, jobs.user_message(exc))
+        except leases.LeaseLost:
+            logger.info("job %s was taken away before its failure was recorded", lease.job_id)
         return False
     return True
 
 
-@shared_task(acks_late=True)
-def segment_job(job_id: str) -> None:
-    job = _load_active(job_id)
-    if job is None or not jobs.start(job):
+@shared_task(bind=True, acks_late=True)
+def segment_job(self, job_id: str, attempt: int = 1) -> None:
+    lease = leases.claim(job_id, attempt, self.request.id or "")
+    if lease is None:
+        logger.info("job %s is not waiting for attempt %d; nothing to do", job_id, attempt)
         return
-    if _attempt(job, jobs.segment, "segmentation"):
-        finish_job.delay(job_id)
+    if _run(lease, jobs.segment, "segmentation"):
+        finish_job.delay(job_id, attempt, str(lease.token))
 
 
-@shared_task(acks_late=True)
-def finish_job(job_id: str) -> None:
-    job = _load_active(job_id)
-    if job is None:
+@shared_task(bind=True, acks_late=True)
+def finish_job(self, job_id: str, attempt: int = 1, token: str | None = None) -> None:
+    """Measure and export; ``token`` is the lease the segmentation step handed over."""
+    task_id = self.request.id or ""
+    if token is None:
+        lease = leases.claim(job_id, attempt, task_id)
+    else:
+        lease = leases.resume(job_id, attempt, token, task_id)
+    if lease is None:
+        logger.info("job %s is not waiting for this measuring step; nothing to do", job_id)
         return
-    if job.status == JobStatus.PENDING and not jobs.start(job):
-        return
-    _attempt(job, jobs.finish, "measuring")
+    _run(lease, jobs.finish, "measuring")
+
+
+@task_failure.connect
+def _expire_lease_of_lost_process(sender=None, exception=None, args=None, **kwargs) -> None:
+    """A pool process died mid-job (killed, out of memory): let the watchdog act now."""
+    if isinstance(exception, WorkerLostError) and sender in (segment_job, finish_job) and args:
+        leases.expire(args[0])
+
+
+@shared_task
+def watchdog() -> None:
+    """Re-queue jobs whose worker stopped renewing their lease; fail those out of attempts."""
+    requeued, _failed = leases.requeue_expired()
+    for job in requeued:
+        logger.warning("job %s: lease expired; re-queued as attempt %d", job.job_id, job.attempt)
+        jobs.send(job.job_id, job.stage, job.attempt)
+
+
+@shared_task
+def purge_old_jobs() -> None:
+    """Delete finished jobs older than CELLSERVE_PURGE_AFTER_DAYS (scheduled when it is set)."""
+    days = settings.CELLSERVE_PURGE_AFTER_DAYS
+    if days:
+        count = retention.purge(retention.ended_before(timedelta(days=days)))
+        logger.info("purged %d job(s) that ended more than %g days ago", count, days)
 
 
 @shared_task(bind=True, acks_late=True, max_retries=None)
@@ -72,21 +97,6 @@ def notify_job(self, job_id: str) -> None:
     url = settings.MODAL_ENDPOINT_URL
     if job is None or not url:
         return
-    attempt_number = job.deliveries.count() + 1
-    attempt = notify.post(
-        url,
-        notify.encode(jobs.notification_payload(job)),
-        settings.MODAL_WEBHOOK_SECRET,
-        settings.WEBHOOK_TIMEOUT_S,
-    )
-    WebhookDelivery.objects.create(
-        job=job,
-        attempt=attempt_number,
-        url=url,
-        status_code=attempt.status_code,
-        error=attempt.error,
-        succeeded=attempt.ok,
-        duration_s=attempt.duration_s,
-    )
-    if not attempt.ok and attempt_number < settings.WEBHOOK_MAX_ATTEMPTS:
-        raise self.retry(countdown=settings.WEBHOOK_BACKOFF_S * 2 ** (attempt_number - 1))
+    delivery = notify.deliver(job, url, jobs.notification_payload(job))
+    if not delivery.succeeded and delivery.attempt < settings.WEBHOOK_MAX_ATTEMPTS:
+        raise self.retry(countdown=settings.WEBHOOK_BACKOFF_S * 2 ** (delivery.attempt - 1))

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The API on http://127.0.0.1:8000 and one Celery worker for both queues, on embedded
-# defaults (SQLite, filesystem broker) unless DATABASE_URL / REDIS_URL are set.
+# The API on http://127.0.0.1:8000 and one Celery worker for both queues (with the watchdog's
+# beat), on embedded defaults (SQLite, filesystem broker) unless DATABASE_URL / REDIS_URL are
+# set.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,7 +21,8 @@ if [ "$CELLSERVE_ALLOW_ANONYMOUS" = "true" ]; then
 NOTE
 fi
 
-$BIN/celery -A config worker -Q gpu,default --pool solo --loglevel INFO &
+# -B embeds celery beat: it schedules the job watchdog (and the optional purge).
+$BIN/celery -A config worker -Q gpu,default --pool solo -B --loglevel INFO &
 worker=$!
 trap 'kill "$worker" 2>/dev/null || true' EXIT INT TERM
 $BIN/python manage.py runserver 127.0.0.1:8000

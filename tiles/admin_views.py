@@ -28,7 +28,7 @@ def _layer(name: str, route: str, pk, opacity: float, visible: bool) -> dict:
 
 
 def job_viewer_context(job) -> dict:
-    built = set(TiledImage.objects.filter(job=job).values_list("layer", flat=True))
+    built = set(TiledImage.objects.filter(job=job, error="").values_list("layer", flat=True))
     layers = [
         _layer(layer, route, job.pk, opacity, visible)
         for layer, route, opacity, visible in JOB_LAYERS
@@ -40,7 +40,7 @@ def job_viewer_context(job) -> dict:
 
 
 def dataset_viewer_context(dataset) -> dict:
-    if not TiledImage.objects.filter(dataset=dataset).exists():
+    if not TiledImage.objects.filter(dataset=dataset, error="").exists():
         return {"tile_layers_pending": "No tiles yet: the dataset has no rows or is being built."}
     return {"tile_layers": [_layer("rows by depth", "tiles-depth", dataset.pk, 1.0, True)]}
 
@@ -48,7 +48,7 @@ def dataset_viewer_context(dataset) -> dict:
 def with_tiles_flag(queryset: QuerySet, link: str, layer: str) -> QuerySet:
     """Annotate ``has_tiles`` in the list query itself (no query per row); ``link`` is the
     TiledImage foreign key to the listed model."""
-    tiled = TiledImage.objects.filter(**{link: OuterRef("pk")}, layer=layer)
+    tiled = TiledImage.objects.filter(**{link: OuterRef("pk")}, layer=layer, error="")
     return queryset.annotate(has_tiles=Exists(tiled))
 
 

@@ -25,8 +25,10 @@ class TiledImage(models.Model):
         DepthDataset, null=True, blank=True, on_delete=models.CASCADE, related_name="tiled"
     )
     layer = models.CharField(max_length=16, choices=Layer)
-    file = models.FileField(upload_to="tiles/", max_length=255)
-    built_from = models.CharField(max_length=255)
+    file = models.FileField(upload_to="tiles/", max_length=255, blank=True)
+    built_from = models.TextField()
+    # Why the last build from ``built_from`` failed (no file then); empty once built.
+    error = models.TextField(blank=True)
     # Layer-specific facts a default style needs (the largest label of a mask).
     max_value = models.BigIntegerField(null=True, blank=True)
     dtype = models.CharField(max_length=16)

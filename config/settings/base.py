@@ -37,6 +37,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # /healthz and /readyz, before host validation and the HTTPS redirect (see config/health.py).
     "config.health.HealthCheckMiddleware",
+    "config.middleware.RequestLimitsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -92,8 +93,17 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 
-# Uploads above this size are streamed to a temporary file instead of memory.
+# Uploads above this size are streamed to a temporary file instead of memory; every file is
+# counted against CELLSERVE_MAX_UPLOAD_BYTES as it arrives.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 8 * 1024 * 1024
+FILE_UPLOAD_HANDLERS = [
+    "config.uploads.LimitedUploadHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
+# Unrouted paths end at a JSON 404 (config.errors.not_found), which redirects GETs that only
+# lack the trailing slash; Django's own redirect would turn a POST into a 500 under DEBUG.
+APPEND_SLASH = False
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=8 * 1024 * 1024)
 
 REST_FRAMEWORK = {
@@ -104,8 +114,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
-    "PAGE_SIZE": 50,
+    "DEFAULT_PAGINATION_CLASS": "config.pagination.Pagination",
     "EXCEPTION_HANDLER": "config.exceptions.exception_handler",
 }
 
@@ -132,7 +141,44 @@ SPECTACULAR_SETTINGS = {
 
 # Image limits: anything larger is refused with a 400 before it is decoded.
 CELLSERVE_MAX_IMAGE_PIXELS = env.int("CELLSERVE_MAX_IMAGE_PIXELS", default=100_000_000)
+# Each uploaded file; counted while the upload streams in, so a 413 comes before it is read.
 CELLSERVE_MAX_UPLOAD_BYTES = env.int("CELLSERVE_MAX_UPLOAD_BYTES", default=512 * 1024 * 1024)
+# A whole request body (a job's image and masks, with room for the form fields).
+CELLSERVE_MAX_REQUEST_BYTES = env.int(
+    "CELLSERVE_MAX_REQUEST_BYTES", default=2 * CELLSERVE_MAX_UPLOAD_BYTES + 1024 * 1024
+)
+# The web request decodes an upload to validate it only while that takes at most this many
+# bytes of memory; larger files get a bounded check of headers and structure, and the worker
+# does the full decode (a failure there ends the job failed with the reason).
+CELLSERVE_VALIDATE_DECODE_BYTES = env.int("CELLSERVE_VALIDATE_DECODE_BYTES", default=64 * 2**20)
+# The largest region (in full-resolution pixels) one tile-region request may render.
+CELLSERVE_MAX_REGION_PIXELS = env.int("CELLSERVE_MAX_REGION_PIXELS", default=4096 * 4096)
+# Query strings and request headers above these sizes get a JSON 414 / 431.
+CELLSERVE_MAX_QUERY_BYTES = env.int("CELLSERVE_MAX_QUERY_BYTES", default=8192)
+CELLSERVE_MAX_HEADER_BYTES = env.int("CELLSERVE_MAX_HEADER_BYTES", default=32768)
+
+# Per-user limits on jobs. Creation is throttled (DRF rate syntax); a user may have this many
+# jobs pending or processing at once; uploads and results together may take this much space.
+CELLSERVE_JOB_CREATE_RATE = env("CELLSERVE_JOB_CREATE_RATE", default="120/minute")
+CELLSERVE_MAX_ACTIVE_JOBS = env.int("CELLSERVE_MAX_ACTIVE_JOBS", default=200)
+CELLSERVE_STORAGE_QUOTA_BYTES = env.int("CELLSERVE_STORAGE_QUOTA_BYTES", default=50 * 2**30)
+# Retry-After (seconds) of a 429 for too many active jobs.
+CELLSERVE_ACTIVE_JOBS_RETRY_S = env.int("CELLSERVE_ACTIVE_JOBS_RETRY_S", default=30)
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {"job_create": CELLSERVE_JOB_CREATE_RATE}
+
+# Jobs that survive dying workers (predictions/services/leases.py): a running job's lease is
+# renewed every quarter of CELLSERVE_LEASE_S; the watchdog re-queues a job whose lease ran out
+# and fails it after CELLSERVE_MAX_ATTEMPTS deliveries. A worker that died is replaced within
+# lease + watchdog interval (2.5 minutes with these defaults).
+CELLSERVE_LEASE_S = env.float("CELLSERVE_LEASE_S", default=120.0)
+CELLSERVE_MAX_ATTEMPTS = env.int("CELLSERVE_MAX_ATTEMPTS", default=3)
+CELLSERVE_WATCHDOG_INTERVAL_S = env.float("CELLSERVE_WATCHDOG_INTERVAL_S", default=30.0)
+# Finished jobs older than this are deleted by a scheduled purge; 0 keeps them.
+CELLSERVE_PURGE_AFTER_DAYS = env.float("CELLSERVE_PURGE_AFTER_DAYS", default=0)
+
+# Media: served only through the owner-checked view. Behind nginx, set this to an internal
+# location aliased to MEDIA_ROOT (e.g. /protected-media/) and nginx sends the bytes.
+CELLSERVE_MEDIA_ACCEL_REDIRECT = env("CELLSERVE_MEDIA_ACCEL_REDIRECT", default="")
 
 # Depth images: CSV uploads up to this size are ingested in the request, larger ones by a worker.
 CELLSERVE_DEPTH_SYNC_MAX_BYTES = env.int("CELLSERVE_DEPTH_SYNC_MAX_BYTES", default=8 * 1024 * 1024)
@@ -160,12 +206,31 @@ else:
     }
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
-CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# A task whose process died is acknowledged, not redelivered: the job's lease runs out and the
+# watchdog decides (with a limit on attempts), so a poison image cannot loop forever.
+CELERY_TASK_REJECT_ON_WORKER_LOST = False
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {"predictions.tasks.segment_job": {"queue": "gpu"}}
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Run by `celery beat` (make run embeds it in the worker); a missed tick expires unrun.
+CELERY_BEAT_SCHEDULE = {
+    "job-watchdog": {
+        "task": "predictions.tasks.watchdog",
+        "schedule": CELLSERVE_WATCHDOG_INTERVAL_S,
+        "options": {"expires": CELLSERVE_WATCHDOG_INTERVAL_S},
+    },
+}
+if CELLSERVE_PURGE_AFTER_DAYS:
+    CELERY_BEAT_SCHEDULE["purge-old-jobs"] = {
+        "task": "predictions.tasks.purge_old_jobs",
+        "schedule": 3600.0,
+        "options": {"expires": 3600.0},
+    }
+CELERY_BEAT_SCHEDULE_FILENAME = env(
+    "CELERY_BEAT_SCHEDULE_FILENAME", default=str(LOCAL_DIR / "celerybeat-schedule")
+)
 
 # Encoded tiles are cached here (django-large-image's large-image cache backend); open tile
 # sources stay in each process's memory. Deployments point CACHE_URL at a Redis database of

@@ -3,6 +3,9 @@ from rest_framework import serializers
 from depth_images.models import DepthDataset
 from depth_images.services import colormaps, depths
 
+# Pixels are 0-255; a colormap's ends far beyond that only lose precision.
+VALUE_BOUND = 1e6
+
 
 class DepthDatasetSerializer(serializers.ModelSerializer):
     depth_min = serializers.FloatField(read_only=True, allow_null=True)
@@ -76,9 +79,17 @@ class RenderSerializer(serializers.Serializer):
         help_text="A custom colormap instead: comma-separated colors, e.g. "
         "000000,8b4513,ffffff (hex with or without %23) or names.",
     )
-    vmin = serializers.FloatField(default=0.0, help_text="Pixel value shown as the lowest color.")
+    vmin = serializers.FloatField(
+        default=0.0,
+        min_value=-VALUE_BOUND,
+        max_value=VALUE_BOUND,
+        help_text="Pixel value shown as the lowest color.",
+    )
     vmax = serializers.FloatField(
-        default=255.0, help_text="Pixel value shown as the highest color."
+        default=255.0,
+        min_value=-VALUE_BOUND,
+        max_value=VALUE_BOUND,
+        help_text="Pixel value shown as the highest color.",
     )
 
     def validate(self, attrs):
@@ -96,9 +107,15 @@ class RenderSerializer(serializers.Serializer):
         return super().validate(attrs)
 
 
+def depth_field() -> serializers.FloatField:
+    return serializers.FloatField(
+        required=False, min_value=-depths.MAX_ABS_DEPTH, max_value=depths.MAX_ABS_DEPTH
+    )
+
+
 class DepthRangeSerializer(serializers.Serializer):
-    depth_min = serializers.FloatField(required=False)
-    depth_max = serializers.FloatField(required=False)
+    depth_min = depth_field()
+    depth_max = depth_field()
 
     def validate(self, attrs):
         # DRF's FloatField already refuses NaN and infinities.

@@ -1,22 +1,25 @@
 import json
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Count
-from django.http import FileResponse
+from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import APIException, NotFound
+from rest_framework.exceptions import APIException, NotFound, PermissionDenied, Throttled
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
+from rest_framework.throttling import ScopedRateThrottle
 
+from config.media import serve_file
 from config.rest import OwnedObjectsMixin
 from predictions.api import serializers as s
 from predictions.models import JobStatus, PredictionJob
-from predictions.services import evaluate, images, jobs, measure
+from predictions.services import evaluate, images, jobs, limits, measure
 
 
 class JobNotReady(APIException):
@@ -41,12 +44,17 @@ def read_json(field) -> dict:
         return json.load(handle)
 
 
-def file_download(field, filename: str, content_type: str) -> FileResponse:
-    if not field:
-        raise NotFound("this job has no such result file")
-    return FileResponse(
-        field.open("rb"), as_attachment=True, filename=filename, content_type=content_type
-    )
+class StorageQuotaExceeded(PermissionDenied):
+    default_code = "storage_quota_exceeded"
+
+
+def check_limits(user, incoming_bytes: int) -> None:
+    try:
+        limits.check_new_job(user, incoming_bytes)
+    except limits.TooManyActiveJobs as exc:
+        raise Throttled(wait=exc.retry_after, detail=str(exc)) from exc
+    except limits.StorageQuotaExceeded as exc:
+        raise StorageQuotaExceeded(str(exc)) from exc
 
 
 BINARY = OpenApiResponse(OpenApiTypes.BINARY, description="The file, as an attachment.")
@@ -68,8 +76,12 @@ class PredictionJobViewSet(
     serializer_class = s.PredictionJobSerializer
     parser_classes = [MultiPartParser, FormParser]
     filterset_fields = ["status", "model_type"]
+    throttle_scope = "job_create"
 
     owned_model = PredictionJob
+
+    def get_throttles(self):
+        return [ScopedRateThrottle()] if self.action == "create" else []
 
     @extend_schema(
         summary="Upload an image and queue its segmentation",
@@ -79,19 +91,29 @@ class PredictionJobViewSet(
     def create(self, request: Request) -> Response:
         serializer = s.PredictionJobCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        image, masks = serializer.validated_data["image"], serializer.validated_data.get("masks")
         with transaction.atomic():
-            job = jobs.create_job(
-                request.user,
-                serializer.validated_data["input_image"],
-                serializer.to_job_request(),
-                serializer.validated_data.get("input_masks"),
-            )
+            check_limits(request.user, image.file.size + (masks.file.size if masks else 0))
+            job = jobs.create_job(request.user, image, serializer.to_job_request(), masks)
         return Response(s.PredictionJobCreatedSerializer(job).data, status=201)
 
     def perform_destroy(self, instance: PredictionJob) -> None:
-        if instance.status == JobStatus.PROCESSING:
-            raise JobNotReady({"detail": "job is processing; delete it once it has finished"})
-        jobs.delete_job(instance)
+        # A running job is cancelled first; its worker can no longer store anything.
+        jobs.delete_job(instance.pk)
+
+    @extend_schema(
+        summary="Cancel a pending or processing job",
+        request=None,
+        responses={200: s.JobStatusSerializer, 409: NOT_READY},
+    )
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, pk=None) -> Response:
+        job = self.get_object()
+        try:
+            job = jobs.cancel(job.pk)
+        except jobs.JobFinished as exc:
+            raise JobNotReady({"detail": str(exc), "status": job.status}) from exc
+        return Response(s.JobStatusSerializer(job).data)
 
     @extend_schema(summary="Job status", responses={200: s.JobStatusSerializer})
     @action(detail=True, methods=["get"])
@@ -145,35 +167,39 @@ class PredictionJobViewSet(
         require_completed(job)
         body = s.EvaluateRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        truth = s.decode_upload(
-            body.validated_data["ground_truth"], images.decode_labels, shape=tuple(job.mask_shape)
-        )
+        upload = body.validated_data["ground_truth"]
+        s.validated_upload("ground_truth", upload, images.validate_labels, shape=job.mask_shape)
+        # The header matched the job's own mask shape, so decoding is bounded by the image.
+        truth = images.decode_labels(upload, job.mask_shape, settings.CELLSERVE_MAX_IMAGE_PIXELS)
         with job.result_masks.open("rb") as handle:
             predicted = images.load_npy(handle.read())
         return Response(evaluate.evaluate(truth, predicted))
 
-    def _download(self, action_name: str) -> FileResponse:
+    def _download(self, action_name: str) -> HttpResponse:
         job = self.get_object()
         require_completed(job)
-        field, filename, content_type = jobs.DOWNLOADS[action_name]
-        return file_download(getattr(job, field), filename.format(id=job.id), content_type)
+        field_name, filename = jobs.DOWNLOADS[action_name]
+        field = getattr(job, field_name)
+        if not field:
+            raise NotFound("this job has no such result file")
+        return serve_file(field, filename.format(id=job.id))
 
     @extend_schema(summary="PNG overlay: colored cells, white boundaries", responses={200: BINARY})
     @action(detail=True, methods=["get"])
-    def download_segmented_image(self, request: Request, pk=None) -> FileResponse:
+    def download_segmented_image(self, request: Request, pk=None) -> HttpResponse:
         return self._download("download_segmented_image")
 
     @extend_schema(summary="ZIP of per-cell 16-bit TIFFs", responses={200: BINARY})
     @action(detail=True, methods=["get"])
-    def download_individual_cells(self, request: Request, pk=None) -> FileResponse:
+    def download_individual_cells(self, request: Request, pk=None) -> HttpResponse:
         return self._download("download_individual_cells")
 
     @extend_schema(summary="Label masks (.npy, 0 background, 1..N)", responses={200: BINARY})
     @action(detail=True, methods=["get"])
-    def download_masks(self, request: Request, pk=None) -> FileResponse:
+    def download_masks(self, request: Request, pk=None) -> HttpResponse:
         return self._download("download_masks")
 
     @extend_schema(summary="Flow fields (.npy, float32, (3, H, W))", responses={200: BINARY})
     @action(detail=True, methods=["get"])
-    def download_flows(self, request: Request, pk=None) -> FileResponse:
+    def download_flows(self, request: Request, pk=None) -> HttpResponse:
         return self._download("download_flows")

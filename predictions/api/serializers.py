@@ -1,36 +1,32 @@
 from django.conf import settings
 from rest_framework import serializers
 
+from config.rest import PresentChoiceField, SingleValuedFormSerializer
 from predictions.models import ModelType, PredictionJob
-from predictions.services import images, measure
+from predictions.services import images, jobs, measure
 from predictions.services.jobs import JobRequest
 
 
-def decode_upload(upload, decode, **kwargs):
-    """Decode an uploaded file with one of the ``images`` decoders; problems become 400s."""
-    if upload.size > settings.CELLSERVE_MAX_UPLOAD_BYTES:
-        raise serializers.ValidationError(
-            f"file is {upload.size:,} bytes, above the limit of "
-            f"{settings.CELLSERVE_MAX_UPLOAD_BYTES:,} bytes"
+def validated_upload(field: str, upload, validate, **kwargs) -> jobs.Upload:
+    """Check an upload with one of the ``images`` validators; problems become 400s on ``field``."""
+    try:
+        info = validate(
+            upload,
+            max_pixels=settings.CELLSERVE_MAX_IMAGE_PIXELS,
+            decode_budget=settings.CELLSERVE_VALIDATE_DECODE_BYTES,
+            **kwargs,
         )
-    try:
-        return decode(upload, max_pixels=settings.CELLSERVE_MAX_IMAGE_PIXELS, **kwargs)
     except images.ImageError as exc:
-        raise serializers.ValidationError(str(exc)) from exc
+        raise serializers.ValidationError({field: [str(exc)]}) from exc
+    return jobs.Upload(upload, info)
 
 
-def _decode_field(field: str, upload, decode, **kwargs):
-    try:
-        return decode_upload(upload, decode, **kwargs)
-    except serializers.ValidationError as exc:
-        raise serializers.ValidationError({field: exc.detail}) from exc
-
-
-class PredictionJobCreateSerializer(serializers.Serializer):
+class PredictionJobCreateSerializer(SingleValuedFormSerializer):
     input_image = serializers.FileField(
-        allow_empty_file=True, help_text="PNG, JPEG or TIFF; 8/16-bit; gray, RGB or RGBA."
+        allow_empty_file=True,
+        help_text=f"{images.IMAGE_FORMATS} image; 8/16-bit; gray, RGB or RGBA.",
     )
-    model_type = serializers.ChoiceField(choices=ModelType.choices, default=ModelType.CPSAM)
+    model_type = PresentChoiceField(choices=ModelType.choices, default=ModelType.CPSAM)
     diameter = serializers.FloatField(
         required=False,
         allow_null=True,
@@ -44,16 +40,22 @@ class PredictionJobCreateSerializer(serializers.Serializer):
     input_masks = serializers.FileField(
         required=False,
         allow_empty_file=True,
-        help_text="Optional label image (.npy, .tif, .png) of the image's size: "
+        help_text=f"Optional label image ({images.LABEL_FORMATS}) of the image's size: "
         "segmentation is skipped and these masks are measured.",
     )
 
     def validate(self, attrs):
-        # Decoded here, not in the worker, so a bad upload is a 400 rather than a failed job.
-        image = _decode_field("input_image", attrs["input_image"], images.decode_image)
+        # Validated here (headers, and pixels within a memory budget) so that a bad upload
+        # is a 400 rather than a failed job; the worker decodes it in full.
+        attrs["image"] = validated_upload(
+            "input_image", attrs["input_image"], images.validate_image
+        )
         if attrs.get("input_masks") is not None:
-            _decode_field(
-                "input_masks", attrs["input_masks"], images.decode_labels, shape=image.shape[:2]
+            attrs["masks"] = validated_upload(
+                "input_masks",
+                attrs["input_masks"],
+                images.validate_labels,
+                shape=attrs["image"].info.shape,
             )
         return attrs
 
@@ -105,10 +107,28 @@ class PredictionJobCreatedSerializer(PredictionJobSerializer):
 
 
 class JobStatusSerializer(serializers.ModelSerializer):
+    attempts = serializers.IntegerField(
+        read_only=True, help_text="Deliveries to a worker so far (more than 1: a worker was lost)."
+    )
+    max_attempts = serializers.SerializerMethodField(
+        help_text="After this many lost workers the job ends failed."
+    )
+
     class Meta:
         model = PredictionJob
-        fields = ["id", "status", "num_cells_detected", "processing_time", "error_message"]
+        fields = [
+            "id",
+            "status",
+            "num_cells_detected",
+            "processing_time",
+            "error_message",
+            "attempts",
+            "max_attempts",
+        ]
         read_only_fields = fields
+
+    def get_max_attempts(self, job) -> int:
+        return settings.CELLSERVE_MAX_ATTEMPTS
 
     def to_representation(self, instance):
         data = super().to_representation(instance)
@@ -180,7 +200,7 @@ class ShapeAnalysisSerializer(serializers.Serializer):
     shape_analysis = ShapeMetricSerializer(many=True)
 
 
-class EvaluateRequestSerializer(serializers.Serializer):
+class EvaluateRequestSerializer(SingleValuedFormSerializer):
     ground_truth = serializers.FileField(
         allow_empty_file=True, help_text="Label image (.npy, .tif, .png) of the image's size."
     )
@@ -202,3 +222,4 @@ class JobStatsSerializer(serializers.Serializer):
     processing = serializers.IntegerField()
     completed = serializers.IntegerField()
     failed = serializers.IntegerField()
+    cancelled = serializers.IntegerField()

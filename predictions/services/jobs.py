@@ -1,14 +1,18 @@
-"""The life of a prediction job: create, segment, measure, complete or fail.
+"""The life of a prediction job: create, segment, measure, then completed, failed or cancelled.
 
-Tasks call these functions; they hold the Django side (rows and storage) and hand
-arrays to the plain services. Each step is idempotent, so a redelivered task is safe.
+Tasks call these functions; they hold the Django side (rows and storage) and hand arrays to
+the plain services. Steps run under a lease (see ``leases``): whatever a step computes, it
+stores only inside ``leases.fenced``, so a redelivered, cancelled or deleted job never gets
+files written behind its back.
 """
 
 from __future__ import annotations
 
 import io
 import logging
+import re
 import tempfile
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,8 +24,8 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils import timezone
 
-from predictions.models import JobStatus, PredictionJob
-from predictions.services import engines, images, outputs
+from predictions.models import ACTIVE_STATUSES, JobStage, JobStatus, PredictionJob
+from predictions.services import engines, images, leases, outputs
 from predictions.signals import job_completed
 
 logger = logging.getLogger(__name__)
@@ -36,6 +40,11 @@ RESULT_FILES = {
     outputs.SHAPE_ANALYSIS: ("result_shape_analysis", "results/metrics/shape_analysis_{id}.json"),
 }
 SEGMENTATION_WORK = "results/work/segmentation_{id}.npz"
+MAX_STEM = 60
+
+
+class JobFinished(Exception):
+    """The job has already ended; there is nothing left to cancel."""
 
 
 @dataclass(frozen=True)
@@ -47,137 +56,237 @@ class JobRequest:
     min_size: int
 
 
+@dataclass(frozen=True)
+class Upload:
+    """An uploaded file, validated: what its header says it is decides how it is stored."""
+
+    file: UploadedFile
+    info: images.ImageInfo
+
+
 def create_job(
-    owner, input_image: UploadedFile, request: JobRequest, input_masks: UploadedFile | None = None
+    owner, image: Upload, request: JobRequest, masks: Upload | None = None
 ) -> PredictionJob:
     """Save the row (pending) and queue its work once the transaction commits."""
-    from predictions import tasks
-
-    job = PredictionJob.objects.create(
+    job = PredictionJob(
         owner=owner,
-        input_image=input_image,
-        input_masks=input_masks or "",
+        input_image_name=_display_name(image.file.name),
+        input_masks_name=_display_name(masks.file.name) if masks else "",
         model_type=request.model_type,
         diameter=request.diameter,
         flow_threshold=request.flow_threshold,
         cellprob_threshold=request.cellprob_threshold,
         min_size=request.min_size,
+        stage=JobStage.MEASURE if masks else JobStage.SEGMENT,
+        stored_bytes=image.file.size + (masks.file.size if masks else 0),
     )
-    transaction.on_commit(lambda: tasks.enqueue_job(job.id))
+    job.input_image.save(stored_name(image), image.file, save=False)
+    if masks:
+        job.input_masks.save(stored_name(masks), masks.file, save=False)
+    try:
+        job.save()
+    except Exception:
+        for field in (job.input_image, job.input_masks):
+            if field:
+                field.storage.delete(field.name)
+        raise
+    transaction.on_commit(lambda: send(job.pk, job.stage, 1))
     return job
 
 
-def max_pixels() -> int:
-    return settings.CELLSERVE_MAX_IMAGE_PIXELS
+def stored_name(upload: Upload) -> str:
+    """A safe ASCII file name with the extension of what the file really is."""
+    stem = Path(upload.file.name or "").stem
+    ascii_stem = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode()
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", ascii_stem).strip("._-")[:MAX_STEM] or "image"
+    return safe + upload.info.extension
+
+
+def _display_name(name: str | None) -> str:
+    return (name or "")[:255]
+
+
+def send(job_id, stage: str, attempt: int) -> None:
+    """Queue the task a job needs next, remembering its id so a cancel can revoke it."""
+    from predictions import tasks
+
+    task = tasks.finish_job if stage == JobStage.MEASURE else tasks.segment_job
+    result = task.apply_async((str(job_id), attempt))
+    PredictionJob.objects.filter(pk=job_id, status=JobStatus.PENDING).update(task_id=result.id)
 
 
 def load_image(job: PredictionJob) -> np.ndarray:
     with job.input_image.open("rb") as handle:
-        return images.decode_image(io.BytesIO(handle.read()), max_pixels())
+        return images.decode_image(io.BytesIO(handle.read()), settings.CELLSERVE_MAX_IMAGE_PIXELS)
 
 
-def start(job: PredictionJob) -> bool:
-    """Mark the job processing; False when it has already finished (a redelivered task)."""
-    updated = PredictionJob.objects.filter(
-        pk=job.pk, status__in=[JobStatus.PENDING, JobStatus.PROCESSING]
-    ).update(status=JobStatus.PROCESSING, started_at=timezone.now())
-    if updated:
-        job.refresh_from_db()
-    return bool(updated)
-
-
-def segment(job: PredictionJob) -> None:
-    """Run the job's engine and keep masks and flows for the measuring step."""
-    image = load_image(job)
-    engine = engines.get_engine(job.model_type)
-    params = engines.SegmentationParams(
+def segmentation_params(job: PredictionJob) -> engines.SegmentationParams:
+    return engines.SegmentationParams(
         diameter=job.diameter,
         flow_threshold=job.flow_threshold,
         cellprob_threshold=job.cellprob_threshold,
         min_size=job.min_size,
     )
-    result = engine.segment(image, params)
+
+
+def segment(lease: leases.Lease) -> None:
+    """Run the job's engine and keep masks and flows for the measuring step."""
+    job = leases.held_job(lease)
+    result = engines.get_engine(job.model_type).segment(load_image(job), segmentation_params(job))
     buffer = io.BytesIO()
     np.savez(buffer, masks=result.masks, flows=result.flows)
-    _replace(SEGMENTATION_WORK.format(id=job.id), buffer)
+    with leases.fenced(lease):
+        _replace(SEGMENTATION_WORK.format(id=job.id), buffer)
+        # Waiting in the measuring queue holds no lease: a long queue must not cost attempts.
+        PredictionJob.objects.filter(pk=job.pk).update(
+            stage=JobStage.MEASURE, lease_expires_at=None
+        )
 
 
 def _segmentation_inputs(job: PredictionJob, image: np.ndarray):
     if job.has_uploaded_masks:
         with job.input_masks.open("rb") as handle:
-            masks = images.decode_labels(io.BytesIO(handle.read()), image.shape[:2], max_pixels())
+            masks = images.decode_labels(
+                io.BytesIO(handle.read()), image.shape[:2], settings.CELLSERVE_MAX_IMAGE_PIXELS
+            )
         return masks, None
     with default_storage.open(SEGMENTATION_WORK.format(id=job.id), "rb") as handle:
         arrays = np.load(io.BytesIO(handle.read()), allow_pickle=False)
         return images.relabel_sequential(arrays["masks"]), arrays["flows"]
 
 
-def finish(job: PredictionJob) -> None:
-    """Measure and export, store every file, then mark the job completed in one update."""
+def finish(lease: leases.Lease) -> None:
+    """Measure and export, then store every file and mark the job completed, all or nothing."""
+    job = leases.held_job(lease)
     image = load_image(job)
     masks, flows = _segmentation_inputs(job, image)
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp) / "results"
         result = outputs.write_results(directory, image, masks, flows)
-        stored = {
-            field: _store(directory / filename, pattern.format(id=job.id))
-            for filename, (field, pattern) in RESULT_FILES.items()
-            if (directory / filename).exists()
-        }
-    completed_at = timezone.now()
-    PredictionJob.objects.filter(pk=job.pk).update(
-        **stored,
-        status=JobStatus.COMPLETED,
-        error_message="",
-        num_cells_detected=result.num_cells,
-        mask_shape=list(result.mask_shape),
-        metrics_summary=result.summary,
-        completed_at=completed_at,
-        processing_time=(completed_at - job.started_at).total_seconds() if job.started_at else None,
-    )
-    default_storage.delete(SEGMENTATION_WORK.format(id=job.id))
-    job_completed.send(sender=PredictionJob, job_id=job.id)
-    _notify_on_commit(job.id)
+        with leases.fenced(lease):
+            stored = {
+                field: _store(directory / filename, pattern.format(id=job.id))
+                for filename, (field, pattern) in RESULT_FILES.items()
+                if (directory / filename).exists()
+            }
+            results_bytes = sum(f.stat().st_size for f in directory.iterdir())
+            completed_at = timezone.now()
+            leases.release(
+                job.pk,
+                **stored,
+                status=JobStatus.COMPLETED,
+                error_message="",
+                num_cells_detected=result.num_cells,
+                mask_shape=list(result.mask_shape),
+                metrics_summary=result.summary,
+                completed_at=completed_at,
+                processing_time=_elapsed(job, completed_at),
+                stored_bytes=job.stored_bytes + results_bytes,
+            )
+            transaction.on_commit(lambda: _after_end(job.pk, completed=True))
 
 
-def delete_job(job: PredictionJob) -> None:
-    """Delete the row and every file it owns."""
-    files = [job.input_image, job.input_masks, *(getattr(job, f) for f, _ in RESULT_FILES.values())]
-    names = [f.name for f in files if f] + [SEGMENTATION_WORK.format(id=job.id)]
-    job.delete()
-    for name in names:
-        default_storage.delete(name)
+def fail(lease: leases.Lease, message: str) -> None:
+    """End the job failed with ``message``, unless it is no longer this lease's to end."""
+    with leases.fenced(lease) as job:
+        now = timezone.now()
+        leases.release(
+            job.pk,
+            status=JobStatus.FAILED,
+            error_message=message,
+            completed_at=now,
+            processing_time=_elapsed(job, now),
+        )
+        transaction.on_commit(lambda: _after_end(job.pk))
+    logger.warning("job %s failed: %s", lease.job_id, message)
 
 
-def fail(job_id, message: str) -> None:
+def cancel(job_id) -> PredictionJob:
+    """End a pending or processing job cancelled; its running task, if any, is revoked.
+
+    Raises JobFinished for a job that has already ended.
+    """
+    with transaction.atomic():
+        job = PredictionJob.objects.select_for_update().get(pk=job_id)
+        _cancel_locked(job)
+    job.refresh_from_db()
+    return job
+
+
+def _cancel_locked(job: PredictionJob) -> None:
+    if job.status not in ACTIVE_STATUSES:
+        raise JobFinished(f"job is {job.status}; only pending or processing jobs can be cancelled")
     now = timezone.now()
-    job = PredictionJob.objects.get(pk=job_id)
-    elapsed = (now - job.started_at).total_seconds() if job.started_at else None
-    PredictionJob.objects.filter(pk=job_id).update(
-        status=JobStatus.FAILED, error_message=message, completed_at=now, processing_time=elapsed
+    running = job.status == JobStatus.PROCESSING
+    leases.release(
+        job.pk,
+        status=JobStatus.CANCELLED,
+        error_message="cancelled by its owner",
+        completed_at=now,
+        processing_time=_elapsed(job, now),
     )
+    task_id = job.task_id
+    transaction.on_commit(lambda: _revoke(task_id, terminate=running))
+    transaction.on_commit(lambda: _after_end(job.pk))
+
+
+def _revoke(task_id: str, terminate: bool) -> None:
+    """Best effort: the lease already keeps a running task from storing anything."""
+    if not task_id:
+        return
+    from config.celery import app
+
+    try:
+        app.control.revoke(task_id, terminate=terminate)
+    except Exception as exc:
+        logger.warning("could not revoke task %s: %s", task_id, exc)
+
+
+def delete_job(job_id) -> None:
+    """Delete the row and every file it owns, cancelling the job first if it still runs."""
+    with transaction.atomic():
+        job = PredictionJob.objects.select_for_update().filter(pk=job_id).first()
+        if job is None:
+            return
+        if job.status in ACTIVE_STATUSES:
+            _cancel_locked(job)
+            job.refresh_from_db()
+        names = [f.name for f in owned_files(job)] + [SEGMENTATION_WORK.format(id=job.id)]
+        job.delete()
+        transaction.on_commit(lambda: [default_storage.delete(name) for name in names])
+
+
+def owned_files(job: PredictionJob):
+    """Every stored file of the job, uploads and results."""
+    fields = [
+        job.input_image,
+        job.input_masks,
+        *(getattr(job, f) for f, _ in RESULT_FILES.values()),
+    ]
+    return [f for f in fields if f]
+
+
+def _after_end(job_id, completed: bool = False) -> None:
+    """What follows a job's end, once the row says so: drop the work file, tell listeners."""
     default_storage.delete(SEGMENTATION_WORK.format(id=job_id))
-    logger.warning("job %s failed: %s", job_id, message)
-    _notify_on_commit(job_id)
-
-
-def _notify_on_commit(job_id) -> None:
-    from predictions import tasks
-
+    if completed:
+        job_completed.send(sender=PredictionJob, job_id=job_id)
     if settings.MODAL_ENDPOINT_URL:
-        transaction.on_commit(lambda: tasks.notify_job.delay(str(job_id)))
+        from predictions import tasks
+
+        tasks.notify_job.delay(str(job_id))
 
 
-# Download endpoint -> (job field, attachment name, content type).
+def _elapsed(job: PredictionJob, now) -> float | None:
+    return (now - job.started_at).total_seconds() if job.started_at else None
+
+
+# Download endpoint -> (job field, attachment name).
 DOWNLOADS = {
-    "download_segmented_image": ("result_segmented_images", "segmented_{id}.png", "image/png"),
-    "download_individual_cells": (
-        "result_tif_archive",
-        "individual_cells_{id}.zip",
-        "application/zip",
-    ),
-    "download_masks": ("result_masks", "masks_{id}.npy", "application/octet-stream"),
-    "download_flows": ("result_flows", "flows_{id}.npy", "application/octet-stream"),
+    "download_segmented_image": ("result_segmented_images", "segmented_{id}.png"),
+    "download_individual_cells": ("result_tif_archive", "individual_cells_{id}.zip"),
+    "download_masks": ("result_masks", "masks_{id}.npy"),
+    "download_flows": ("result_flows", "flows_{id}.npy"),
 }
 
 
@@ -187,7 +296,7 @@ def notification_payload(job: PredictionJob) -> dict:
     urls = {"status": f"{base}status/", "results": f"{base}results/"}
     if job.status == JobStatus.COMPLETED:
         urls["metrics"] = f"{base}metrics/"
-        urls |= {name: f"{base}{name}/" for name, (field, *_) in DOWNLOADS.items()
+        urls |= {name: f"{base}{name}/" for name, (field, _) in DOWNLOADS.items()
                  if getattr(job, field)}  # fmt: skip
     return {
         "event": f"prediction.{job.status}",

@@ -14,6 +14,9 @@ import time
 from dataclasses import dataclass
 
 import requests
+from django.conf import settings
+
+from predictions.models import PredictionJob, WebhookDelivery
 
 SIGNATURE_HEADER = "X-Cellserve-Signature"
 TIMESTAMP_HEADER = "X-Cellserve-Timestamp"
@@ -65,3 +68,17 @@ def post(url: str, body: bytes, secret: str, timeout_s: float) -> Attempt:
     elapsed = time.perf_counter() - started
     error = "" if response.ok else f"HTTP {response.status_code}: {response.text[:200]}"
     return Attempt(response.status_code, error, elapsed)
+
+
+def deliver(job: PredictionJob, url: str, payload: dict) -> WebhookDelivery:
+    """POST ``payload`` once and record the attempt as the job's next WebhookDelivery."""
+    attempt = post(url, encode(payload), settings.MODAL_WEBHOOK_SECRET, settings.WEBHOOK_TIMEOUT_S)
+    return WebhookDelivery.objects.create(
+        job=job,
+        attempt=job.deliveries.count() + 1,
+        url=url,
+        status_code=attempt.status_code,
+        error=attempt.error,
+        succeeded=attempt.ok,
+        duration_s=attempt.duration_s,
+    )

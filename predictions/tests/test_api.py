@@ -1,5 +1,6 @@
 import io
 import json
+import re
 import zipfile
 
 import numpy as np
@@ -48,7 +49,8 @@ def test_create_returns_the_seed_fields_and_queues(api_client, blobs_png, eager_
     body = response.json()
     assert list(body) == ["id", "status", "input_image", "model_type", "created_at"]
     assert body["status"] == "pending" and body["model_type"] == "cpsam"
-    assert body["input_image"].startswith("/media/input_images/cells")
+    # An unguessable folder of its own; the name is made safe and ends in the detected type.
+    assert re.fullmatch(r"/media/input_images/[0-9a-f]{32}/cells\.png", body["input_image"])
 
 
 def test_job_runs_to_completed_with_results(api_client, completed_job):
@@ -209,15 +211,20 @@ def test_stats_count_by_status(api_client, user):
         "processing": 0,
         "completed": 0,
         "failed": 1,
+        "cancelled": 0,
     }
 
 
-def test_delete_removes_row_and_files(api_client, completed_job, media_root):
+def test_delete_removes_row_and_files(
+    api_client, completed_job, media_root, django_capture_on_commit_callbacks
+):
     job = PredictionJob.objects.get(pk=completed_job)
     paths = [media_root / job.result_masks.name, media_root / job.input_image.name]
     assert all(p.exists() for p in paths)
-    assert api_client.delete(f"{URL}{completed_job}/").status_code == 204
+    with django_capture_on_commit_callbacks(execute=True):  # files go once the row is gone
+        assert api_client.delete(f"{URL}{completed_job}/").status_code == 204
     assert not any(p.exists() for p in paths)
+    assert not PredictionJob.objects.filter(pk=completed_job).exists()
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 
+from large_image.tilesource import AvailableTileSources, loadTileSources
 from large_image.tilesource.utilities import getPaletteColors
 from rest_framework import serializers
 
@@ -77,6 +78,8 @@ class TileQuerySerializer(serializers.Serializer):
     top = serializers.FloatField(required=False)
     bottom = serializers.FloatField(required=False)
     units = serializers.ChoiceField(["pixels", "base_pixels", "fraction"], required=False)
+    source = serializers.CharField(required=False)
+    projection = serializers.CharField(required=False, max_length=200)
     bins = serializers.IntegerField(min_value=1, max_value=65536, required=False)
 
     def __init__(
@@ -100,25 +103,22 @@ class TileQuerySerializer(serializers.Serializer):
         validate_palette(value)
         return value
 
+    def validate_source(self, value: str) -> str:
+        loadTileSources()
+        if value not in AvailableTileSources:
+            raise serializers.ValidationError(
+                f"unknown source {value!r}; choose one of {', '.join(sorted(AvailableTileSources))}"
+            )
+        return value
 
-def check_region(query: dict, width: int, height: int) -> None:
-    """The region must have an extent and overlap the image (large-image would answer an
-    empty body)."""
-    if query["right"] <= query["left"] or query["bottom"] <= query["top"]:
-        raise serializers.ValidationError(
-            {"region": "right must be greater than left, and bottom greater than top"}
-        )
-    fraction = query.get("units") == "fraction"
-    x_extent, y_extent = (1.0, 1.0) if fraction else (width, height)
-    if (
-        query["left"] >= x_extent
-        or query["top"] >= y_extent
-        or query["right"] <= 0
-        or query["bottom"] <= 0
-    ):
-        raise serializers.ValidationError(
-            {"region": f"the region lies outside the image ({width} x {height} pixels)"}
-        )
+    def validate(self, attrs):
+        # Pixels or fractions alike: a region needs an extent (where it lies is checked
+        # against the image's size in the view).
+        if "left" in attrs and "right" in attrs and attrs["right"] <= attrs["left"]:
+            raise serializers.ValidationError({"region": "right must be greater than left"})
+        if "top" in attrs and "bottom" in attrs and attrs["bottom"] <= attrs["top"]:
+            raise serializers.ValidationError({"region": "bottom must be greater than top"})
+        return attrs
 
 
 def has_style(query) -> bool:

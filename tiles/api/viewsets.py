@@ -7,11 +7,19 @@ larger than one tile.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import large_image.exceptions
+from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Model
+from django.http import HttpResponse
+from django_large_image import tilesource
 from django_large_image.rest import LargeImageDetailMixin
+from django_large_image.rest.params import FORMAT_URL_PATTERN
+from django_large_image.rest.renderers import image_data_renderers
 from rest_framework import exceptions, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
@@ -19,10 +27,10 @@ from rest_framework.response import Response
 from config.rest import OwnedObjectsMixin
 from depth_images.models import DepthDataset
 from predictions.models import JobStatus, PredictionJob
-from tiles.api.params import TileQuerySerializer, check_region, has_style
+from tiles.api.params import TileQuerySerializer, has_style
 from tiles.api.schema import tile_layer_schema
 from tiles.models import Layer, TiledImage
-from tiles.services import styles
+from tiles.services import geometry, styles
 from tiles.services.build import job_layer_field
 from tiles.services.files import local_path
 
@@ -59,6 +67,8 @@ class TileLayerViewSet(OwnedObjectsMixin, LargeImageDetailMixin, viewsets.Generi
             return self.owned_model.objects.all()
         return super().get_queryset()
 
+    query: dict = {}
+
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
         if not request.query_params and self.action not in REQUIRED_PARAMS:
@@ -69,16 +79,87 @@ class TileLayerViewSet(OwnedObjectsMixin, LargeImageDetailMixin, viewsets.Generi
             integers=INTEGER_PARAMS.get(self.action, ()),
         )
         query.is_valid(raise_exception=True)
-        if self.action == "region":
-            tiled = self.requested_tiled()
-            check_region(query.validated_data, tiled.width, tiled.height)
+        self.query = query.validated_data
 
     def handle_exception(self, exc):
         # Parameters large-image refuses only once it renders (a band the image lacks, a
         # region outside it) are the caller's to fix.
-        if isinstance(exc, (large_image.exceptions.TileGeneralError, ValueError)):
+        if isinstance(exc, geometry.OutOfRange):
+            exc = ValidationError({exc.parameter: [str(exc)]})
+        elif isinstance(exc, (large_image.exceptions.TileGeneralError, ValueError)):
             exc = ValidationError({"detail": f"the image cannot be rendered that way: {exc}"})
         return super().handle_exception(exc)
+
+    def open_tile_source(self, request, path, **kwargs):
+        try:
+            source = super().open_tile_source(request, path, **kwargs)
+        except large_image.exceptions.TileSourceError:
+            # large-image's message holds the server's file path: never send it.
+            chosen = {k: request.query_params[k] for k in ("source", "projection")
+                      if request.query_params.get(k)}  # fmt: skip
+            if not chosen:
+                raise
+            raise ValidationError(
+                {
+                    name: [f"this image cannot be opened with {name}={value!r}"]
+                    for name, value in chosen.items()
+                }  # fmt: skip
+            ) from None
+        self._check_band(source)
+        return source
+
+    def _check_band(self, source) -> None:
+        band = self.query.get("band")
+        if band:  # 0 (the default) means no band; bands are numbered from 1
+            count = len(source.getBandInformation())
+            if band > count:
+                raise ValidationError(
+                    {"band": [f"band {band} does not exist; this image has bands 1 to {count}"]}
+                )
+
+    @action(detail=True, url_path=r"tiles/(?P<z>\d+)/(?P<x>\d+)/(?P<y>\d+)/corners")
+    def tile_corners(self, request, x, y, z, pk=None, **kwargs) -> Response:
+        """Full-resolution pixel bounds of one tile (large-image computes these for
+        geospatial images only)."""
+        source = self.get_tile_source(request, pk, style=False)
+        pyramid = geometry.Pyramid.from_metadata(source.getMetadata())
+        return Response(geometry.tile_corners(pyramid, int(z), int(x), int(y)))
+
+    @action(detail=True, url_path="info/band")
+    def band(self, request, pk=None, **kwargs) -> Response:
+        source = self.get_tile_source(request, pk, style=False)
+        if not self.query.get("band"):
+            raise ValidationError({"band": ["bands are numbered from 1"]})
+        return Response(source.getOneBandInformation(self.query["band"]))
+
+    @action(
+        detail=True,
+        url_path=f"data/region.{FORMAT_URL_PATTERN}",
+        renderer_classes=image_data_renderers,
+    )
+    def region(self, request, pk=None, fmt="tiff", **kwargs) -> HttpResponse:
+        """A region in pixels or as fractions of the image; clipped to the image."""
+        tiled = self.requested_tiled()
+        left, right, top, bottom = geometry.region_pixels(
+            self.query, self.query.get("units", "pixels"), tiled.width, tiled.height
+        )
+        area = (right - left) * (bottom - top)
+        if area > settings.CELLSERVE_MAX_REGION_PIXELS:
+            raise ValidationError(
+                {"region": [f"the region is {area:,} pixels, above the limit of "
+                            f"{settings.CELLSERVE_MAX_REGION_PIXELS:,}; ask for a smaller one"]}
+            )  # fmt: skip
+        source = self.get_tile_source(request, pk)
+        region = {"left": left, "right": right, "top": top, "bottom": bottom}
+        content, mime_type = source.getRegion(
+            region={**region, "units": "base_pixels"},
+            encoding=tilesource.format_to_encoding(fmt),
+        )
+        if not isinstance(content, bytes):  # a tiled TIFF is written to a temporary file
+            path = Path(content)
+            content = path.read_bytes()
+            path.unlink(missing_ok=True)
+        return HttpResponse(content, content_type=mime_type)
 
     def finalize_response(self, request, response, *args, **kwargs):
         # An image action's renderers only pass bytes through: errors must still be JSON.
@@ -96,6 +177,8 @@ class TileLayerViewSet(OwnedObjectsMixin, LargeImageDetailMixin, viewsets.Generi
             self._tiled = self._readable_tiled(self.kwargs[self.lookup_field])
             if self._tiled is None:
                 raise self.why_missing(self.get_object())
+        if self._tiled.error:
+            raise exceptions.NotFound(self._tiled.error)
         return self._tiled
 
     def _readable_tiled(self, pk) -> TiledImage | None:

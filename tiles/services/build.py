@@ -13,7 +13,6 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import large_image
 import numpy as np
 from django.core.files import File
 from django.db import transaction
@@ -22,6 +21,7 @@ from django.db.models.fields.files import FieldFile
 from depth_images.models import DepthDataset
 from depth_images.services import store
 from predictions.models import JobStatus, PredictionJob
+from predictions.services import images
 from tiles.models import Layer, TiledImage
 from tiles.services import pyramid
 from tiles.services.files import local_path
@@ -74,9 +74,18 @@ def build_job(job: PredictionJob) -> list[TiledImage]:
         revision = source_revision(field)
         if current.get(layer) == revision:
             continue
-        with tempfile.TemporaryDirectory(prefix="cellserve-tiles-") as workdir:
-            result = _build_job_layer(layer, local_path(field), Path(workdir))
-            built.append(_record(result, revision, job=job, layer=layer))
+        try:
+            with tempfile.TemporaryDirectory(prefix="cellserve-tiles-") as workdir:
+                result = _build_job_layer(layer, local_path(field), Path(workdir))
+                recorded = _record(result, revision, job=job, layer=layer)
+        except Exception as exc:
+            # Recorded, so that the layer answers why instead of "being built" forever.
+            logger.exception("could not build the %s tiles of job %s", layer, job.pk)
+            reason = f"the {layer} tiles could not be built ({type(exc).__name__}; see the log)"
+            recorded = _record_failure(job, layer, revision, reason)
+        if recorded is None:
+            break  # the job is gone
+        built.append(recorded)
     return built
 
 
@@ -113,15 +122,37 @@ def _build_job_layer(layer: str, source: Path, workdir: Path) -> Built:
 
 
 def _describe(path: Path) -> tuple[int, int, str]:
-    metadata = large_image.open(str(path)).getMetadata()
-    return int(metadata["sizeX"]), int(metadata["sizeY"]), str(metadata.get("dtype") or "uint8")
+    # From the header: large-image's PIL reader refuses some valid shapes (2 x 5000 pixels).
+    with path.open("rb") as handle:
+        info = images.probe_image(handle, max_pixels=2**63)
+    return info.shape[1], info.shape[0], str(info.dtype)
 
 
-def _record(result: Built, revision: str, *, layer: str, **owner) -> TiledImage:
-    """Store the file and point the layer's row at it; the replaced file goes after commit."""
-    suffix = result.path.suffix or ".tiff"
-    owner_id = next(iter(owner.values())).pk
+def _record_failure(job: PredictionJob, layer: str, revision: str, error: str):
     with transaction.atomic():
+        if not PredictionJob.objects.select_for_update().filter(pk=job.pk).exists():
+            return None
+        tiled, _ = TiledImage.objects.update_or_create(
+            job=job,
+            layer=layer,
+            defaults={"built_from": revision, "error": error, "width": 0, "height": 0},
+        )
+    return tiled
+
+
+def _record(result: Built, revision: str, *, layer: str, **owner) -> TiledImage | None:
+    """Store the file and point the layer's row at it; the replaced file goes after commit.
+
+    The job or dataset row is locked first: deleting it takes the same lock, so either the
+    tile file is recorded before the delete (which then removes it) or never stored at all.
+    """
+    suffix = result.path.suffix or ".tiff"
+    owner_object = next(iter(owner.values()))
+    owner_id = owner_object.pk
+    with transaction.atomic():
+        if not type(owner_object).objects.select_for_update().filter(pk=owner_id).exists():
+            logger.info("%s was deleted while its %s tiles were built", owner_id, layer)
+            return None
         tiled, created = TiledImage.objects.select_for_update().get_or_create(
             **owner,
             layer=layer,
@@ -135,7 +166,12 @@ def _record(result: Built, revision: str, *, layer: str, **owner) -> TiledImage:
         tiled.built_from = revision
         tiled.width, tiled.height = result.width, result.height
         tiled.dtype, tiled.max_value = result.dtype, result.max_value
-        tiled.save()
+        tiled.error = ""
+        try:
+            tiled.save()
+        except Exception:
+            tiled.file.storage.delete(tiled.file.name)  # the row never pointed at it
+            raise
         if old_name and old_name != tiled.file.name:
             storage = tiled.file.storage
             transaction.on_commit(lambda: storage.delete(old_name))

@@ -95,7 +95,7 @@ def test_masks_record_their_largest_label(large_job):
 def test_deleting_a_job_deletes_its_tile_files(large_job):
     paths = [t.file.path for t in TiledImage.objects.filter(job=large_job)]
     assert paths and all(os.path.exists(p) for p in paths)
-    jobs.delete_job(large_job)
+    jobs.delete_job(large_job.pk)
     assert not TiledImage.objects.exists()
     assert not any(os.path.exists(p) for p in paths)
 

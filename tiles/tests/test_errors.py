@@ -7,7 +7,6 @@ from django.core.files.base import ContentFile
 
 from conftest import blobs_image, png_bytes
 from predictions.models import JobStatus, PredictionJob
-from predictions.services import jobs
 from tiles import tasks
 from tiles.models import TiledImage
 
@@ -140,7 +139,9 @@ def test_results_of_a_failed_job_are_not_found(api_client, user):
         model_type="watershed",
         input_image=ContentFile(png_bytes(blobs_image()), "b.png"),
     )
-    jobs.fail(job.pk, "the image is blank")
+    PredictionJob.objects.filter(pk=job.pk).update(
+        status=JobStatus.FAILED, error_message="the image is blank"
+    )
     response = api_client.get(url(job, "tiles/0/0/0.png", "masks"))
     assert response.status_code == 404
     assert "the image is blank" in response.json()["detail"]

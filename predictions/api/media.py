@@ -1,0 +1,34 @@
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework.exceptions import NotFound
+from rest_framework.request import Request
+from rest_framework.views import APIView
+
+from config.media import serve_file
+from predictions import selectors
+from predictions.models import PredictionJob
+
+# The name a download gets: what the user uploaded, else the stored file's own name.
+UPLOAD_NAMES = {"input_image": "input_image_name", "input_masks": "input_masks_name"}
+
+
+def download_name(job: PredictionJob, field: str) -> str:
+    original = getattr(job, UPLOAD_NAMES[field], "") if field in UPLOAD_NAMES else ""
+    return original or getattr(job, field).name.rsplit("/", 1)[-1]
+
+
+class MediaView(APIView):
+    @extend_schema(
+        summary="A stored file of one of your jobs (the /media/ URLs the API returns)",
+        description="Always an attachment with the file's real type; owner and staff only.",
+        responses={
+            (200, "application/octet-stream"): OpenApiTypes.BINARY,
+            404: OpenApiResponse(description="No such file, or not yours."),
+        },
+    )
+    def get(self, request: Request, path: str):
+        found = selectors.job_with_file(request.user, path)
+        if found is None:
+            raise NotFound("no such file")
+        job, field = found
+        return serve_file(getattr(job, field), download_name(job, field))
