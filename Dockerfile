@@ -56,9 +56,8 @@ RUN SECRET_KEY=collectstatic-only ALLOWED_HOSTS=localhost DATABASE_URL=sqlite://
 # Numeric, so Kubernetes' runAsNonRoot can verify it (10001 is the user `cellserve`).
 USER 10001:10001
 EXPOSE 8000
-# WEB_CONCURRENCY sets gunicorn's worker count (default 1).
-CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--timeout", "300", \
-     "--worker-tmp-dir", "/dev/shm", "--access-logfile", "-"]
+# WEB_CONCURRENCY sets gunicorn's worker count (default 1); the rest is in config/gunicorn.py.
+CMD ["gunicorn", "-c", "config/gunicorn.py", "config.wsgi:application"]
 
 # The GPU environment: torch as published on TORCH_GPU_INDEX_URL (CUDA builds).
 FROM base AS deps-gpu

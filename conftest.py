@@ -2,10 +2,7 @@
 
 import io
 import os
-import subprocess
-import sys
 import time
-import uuid
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +13,6 @@ from rest_framework.test import APIClient
 
 SHARED_DATA = Path(__file__).resolve().parent.parent / "shared" / "data"
 NUCLEI = SHARED_DATA / "nuclei"
-ROOT = Path(__file__).resolve().parent
 
 
 def blobs_image(shape=(96, 128), centers=((30, 30), (30, 80), (70, 50)), radius=12) -> np.ndarray:
@@ -108,34 +104,15 @@ def celery_worker_process(media_root, tmp_path):
     """
     import redis
     from django.conf import settings
-    from django.db import connection
+
+    from tests.helpers import processes
 
     redis.Redis.from_url(settings.REDIS_URL).flushdb()
-    db = connection.settings_dict
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings.testing",
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        "REDIS_URL": settings.REDIS_URL,
-        "MEDIA_ROOT": str(media_root),
-        # No weights on test machines: cpsam jobs must fail with instructions, not hang.
-        "CELLPOSE_LOCAL_MODELS_PATH": str(tmp_path / "models"),
-        "CELLPOSE_MODEL": "cpsam-missing",
-    }
-    log = tmp_path / "worker.log"
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "gpu,default",
-             "--pool", "solo", "--without-gossip", "--without-mingle",
-             "-n", f"test-{uuid.uuid4().hex[:8]}@%h", "--loglevel", "INFO"],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    yield log
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    worker = processes.start_worker(
+        processes.service_env(media_root, tmp_path), tmp_path / "worker.log"
+    )
+    yield worker.log
+    worker.stop()
 
 
 def token_session(user) -> requests.Session:

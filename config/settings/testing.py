@@ -15,3 +15,5 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+# The fault-injection tests load tests.helpers.fault_hooks into their workers.
+CELERY_IMPORTS = env.list("CELLSERVE_TEST_WORKER_IMPORTS", default=[])

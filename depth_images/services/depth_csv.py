@@ -12,6 +12,7 @@ not a well-formed row is refused with its line number (the header is line 1).
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -26,6 +27,11 @@ HEADER = ["depth", *PIXEL_COLUMNS]
 FIELDS = len(HEADER)
 BOM = b"\xef\xbb\xbf"
 CHUNK_ROWS = 20_000
+# A decimal number in ASCII, as CSV writers print them (Python's float() also takes "1_0" and
+# non-ASCII digits); nan and inf are numbers here so that they get their own messages.
+NUMBER = re.compile(
+    r"^[+-]?(([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?|nan|inf|infinity)$", re.IGNORECASE
+)
 
 
 class DepthCSVError(ValueError):
@@ -134,10 +140,17 @@ def _chunks(handle: BinaryIO, data_start: int, chunk_rows: int) -> Iterator[np.n
             chunksize=chunk_rows,
             engine="c",
             encoding="utf-8",
+            # Only an empty field is missing; pandas would also read "NA", "null", "None"...
+            keep_default_na=False,
+            na_values=[""],
         )
         for chunk in reader:
             if chunk.shape[1] != FIELDS:
                 # pandas takes the field count from the first row and pads shorter ones.
+                raise _diagnose(handle, data_start, first_line)
+            if any(dtype.kind not in "iuf" for dtype in chunk.dtypes):
+                # A column pandas kept as text: numpy's float() would accept "1_0", Arabic-
+                # Indic or full-width digits, which are not numbers in a CSV.
                 raise _diagnose(handle, data_start, first_line)
             values = chunk.to_numpy(dtype=np.float64)
             yield values
@@ -245,10 +258,9 @@ def _line_problem(raw: bytes) -> str | None:
 def _value_problem(name: str, field: str) -> str | None:
     if not field:
         return f"{name} is empty"
-    try:
-        value = float(field)
-    except ValueError:
+    if not NUMBER.match(field):
         return f"{name} value {field!r} is not a number"
+    value = float(field)
     if name == "depth":
         if math.isnan(value):
             return "depth is NaN"

@@ -105,6 +105,16 @@ BAD = [
     (with_line(6, "9000.5,1.0,abc" + ",1.0" * 198), "line 6: col2 value 'abc' is not a number"),
     (with_line(6, "x9000.5" + ",1.0" * 200), "line 6: depth value 'x9000.5' is not a number"),
     (with_line(7, "9000.6,," + ",".join(["1.0"] * 199)), "line 7: col1 is empty"),
+    # Python's float() takes these; a CSV number is plain ASCII.
+    (with_line(6, "9000.5,1_0" + ",1.0" * 199), "line 6: col1 value '1_0' is not a number"),
+    (with_line(6, "9000.5,١٢" + ",1.0" * 199), "line 6: col1 value '١٢' is not a number"),
+    (with_line(6, "９０００.5" + ",1.0" * 200), "line 6: depth value '９０００.5' is not a number"),
+    (
+        with_line(6, "9000.5,２００.5" + ",1.0" * 199),
+        "line 6: col1 value '２００.5' is not a number",
+    ),
+    (with_line(6, "9000.5,NA" + ",1.0" * 199), "line 6: col1 value 'NA' is not a number"),
+    (with_line(6, "null" + ",1.0" * 200), "line 6: depth value 'null' is not a number"),
     (with_line(8, "NaN" + ",1.0" * 200), "line 8: depth is NaN"),
     (with_line(8, "" + ",1.0" * 200), "line 8: depth is empty"),
     (with_line(8, "inf" + ",1.0" * 200), "line 8: depth is not finite"),

@@ -1,0 +1,19 @@
+"""gunicorn's settings for the image, Compose, Kubernetes, the benchmarks and the tests.
+
+``gunicorn -c config/gunicorn.py config.wsgi:application``; WEB_CONCURRENCY sets the worker
+count and GUNICORN_BIND the address.
+"""
+
+import os
+
+bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
+workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
+timeout = 300
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
+accesslog = "-"
+# Long request lines and headers get the app's JSON 414 / 431 (config.middleware), which names
+# the problem; gunicorn's own limits would answer first, in plain text. Lifted, the line is
+# still bounded (1 MiB) by gunicorn's parser.
+limit_request_line = 0
+limit_request_field_size = 0
+limit_request_fields = 200

@@ -1,0 +1,28 @@
+"""Faults for the fault-injection tests, loaded into a real worker via CELLSERVE_TEST_WORKER_IMPORTS.
+
+Keyed on the name a job's image was uploaded with, so one worker can serve every test:
+- ``die-*``: the process executing the job kills itself (SIGKILL) on every delivery, as a
+  poison image that exhausts memory would have the OOM killer do;
+- ``slow-*``: the first delivery sleeps CELLSERVE_TEST_SLOW_S seconds while holding the lease,
+  leaving the test time to kill the worker or its broker mid-job.
+"""
+
+import os
+import signal
+import time
+
+from predictions.services import jobs
+
+_segment = jobs.segment
+
+
+def segment(lease):
+    job = jobs.PredictionJob.objects.get(pk=lease.job_id)
+    if job.input_image_name.startswith("die-"):
+        os.kill(os.getpid(), signal.SIGKILL)
+    if job.input_image_name.startswith("slow-") and lease.attempt == 1:
+        time.sleep(float(os.environ.get("CELLSERVE_TEST_SLOW_S", "10")))
+    return _segment(lease)
+
+
+jobs.segment = segment
