@@ -1,4 +1,4 @@
-"""Faults for the fault-injection tests, loaded into a real worker via CELLSERVE_TEST_WORKER_IMPORTS.
+"""Faults for the fault-injection tests, loaded into real workers (CELLSERVE_TEST_WORKER_IMPORTS).
 
 Keyed on the name a job's image was uploaded with, so one worker can serve every test:
 - ``die-*``: the process executing the job kills itself (SIGKILL) on every delivery, as a
