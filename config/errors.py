@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from django.http import HttpResponsePermanentRedirect, JsonResponse
 from django.urls import Resolver404, resolve
+from django.views.decorators.csrf import csrf_exempt
 
 
+@csrf_exempt  # it changes nothing, whatever the method
 def not_found(request, unmatched: str = "", exception=None):
     """The last URL pattern: every unrouted path is a JSON 404 (a hint when only "/" is missing)."""
     path = request.path
@@ -39,3 +41,10 @@ def permission_denied(request, exception=None):
 
 def server_error(request):
     return JsonResponse({"detail": "internal server error; the failure is logged"}, status=500)
+
+
+def csrf_failure(request, reason: str = ""):
+    return JsonResponse(
+        {"detail": f"CSRF check failed ({reason}); API clients authenticate with a token"},
+        status=403,
+    )

@@ -24,4 +24,8 @@ def exception_handler(exc, context):
         exc = exceptions.ParseError(str(exc))
     elif isinstance(exc, UnreadablePostError):
         exc = exceptions.ParseError(f"the request body could not be read ({exc})")
-    return drf_exception_handler(exc, context)
+    response = drf_exception_handler(exc, context)
+    if response is not None and isinstance(response.data, list):
+        # ValidationError("...") raised outside a serializer is a bare list; errors are objects.
+        response.data = {"detail": " ".join(str(message) for message in response.data)}
+    return response

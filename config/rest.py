@@ -1,6 +1,9 @@
 from rest_framework import serializers
 from rest_framework.generics import GenericAPIView
 
+# Primary keys are UUIDs; anything else in their place is an unrouted path (a JSON 404).
+UUID_PATTERN = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+
 
 class OwnedObjectsMixin(GenericAPIView):
     """Lists and looks up only the requesting user's rows of ``owned_model``.
@@ -9,6 +12,7 @@ class OwnedObjectsMixin(GenericAPIView):
     """
 
     owned_model = None
+    lookup_value_regex = UUID_PATTERN
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation has no user
@@ -42,3 +46,18 @@ class PresentChoiceField(serializers.ChoiceField):
         if self.field_name in dictionary and dictionary[self.field_name] == "":
             return ""
         return super().get_value(dictionary)
+
+
+class NoEmptyValuesSerializer(serializers.Serializer):
+    """Query parameters: one given empty (``?source=``) is refused, not read as absent."""
+
+    def to_internal_value(self, data):
+        if hasattr(data, "get"):
+            empty = {
+                name: ["must not be empty; leave the parameter out instead"]
+                for name in self.fields
+                if data.get(name) == ""
+            }
+            if empty:
+                raise serializers.ValidationError(empty)
+        return super().to_internal_value(data)

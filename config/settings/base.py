@@ -104,6 +104,7 @@ FILE_UPLOAD_HANDLERS = [
 # Unrouted paths end at a JSON 404 (config.errors.not_found), which redirects GETs that only
 # lack the trailing slash; Django's own redirect would turn a POST into a 500 under DEBUG.
 APPEND_SLASH = False
+CSRF_FAILURE_VIEW = "config.errors.csrf_failure"
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=8 * 1024 * 1024)
 
 REST_FRAMEWORK = {
@@ -112,9 +113,13 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_FILTER_BACKENDS": ["config.filters.StrictFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "config.pagination.Pagination",
+    "DEFAULT_RENDERER_CLASSES": [
+        "config.renderers.TolerantJSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
     "EXCEPTION_HANDLER": "config.exceptions.exception_handler",
 }
 
@@ -133,6 +138,11 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     # Two models have a "status" field with different choices; name each set.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "config.schema.add_error_responses",
+        "tiles.api.schema.style_parameters_are_json",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "JobStatusEnum": "predictions.models.JobStatus",
         "DatasetStatusEnum": "depth_images.models.DatasetStatus",
@@ -154,7 +164,7 @@ CELLSERVE_VALIDATE_DECODE_BYTES = env.int("CELLSERVE_VALIDATE_DECODE_BYTES", def
 # The largest region (in full-resolution pixels) one tile-region request may render.
 CELLSERVE_MAX_REGION_PIXELS = env.int("CELLSERVE_MAX_REGION_PIXELS", default=4096 * 4096)
 # Query strings and request headers above these sizes get a JSON 414 / 431.
-CELLSERVE_MAX_QUERY_BYTES = env.int("CELLSERVE_MAX_QUERY_BYTES", default=8192)
+CELLSERVE_MAX_QUERY_BYTES = env.int("CELLSERVE_MAX_QUERY_BYTES", default=32768)
 CELLSERVE_MAX_HEADER_BYTES = env.int("CELLSERVE_MAX_HEADER_BYTES", default=32768)
 
 # Per-user limits on jobs. Creation is throttled (DRF rate syntax); a user may have this many

@@ -2,7 +2,7 @@ from django.db import transaction
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.exceptions import APIException, ValidationError
-from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
@@ -69,7 +69,8 @@ class DepthDatasetViewSet(
     viewsets.GenericViewSet,
 ):
     serializer_class = s.DepthDatasetSerializer
-    parser_classes = [MultiPartParser, FormParser]
+    # Files come as multipart only: a urlencoded body cannot carry them.
+    parser_classes = [MultiPartParser]
     filterset_fields = ["status", "name"]
     owned_model = DepthDataset
 

@@ -4,7 +4,7 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
-from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -18,7 +18,8 @@ DEFAULT_DATASET = "default"
 
 
 class SeedUploadView(APIView):
-    parser_classes = [MultiPartParser, FormParser]
+    # Files come as multipart only: a urlencoded body cannot carry them.
+    parser_classes = [MultiPartParser]
 
     @extend_schema(
         summary="Upload a depth CSV (original endpoint)",

@@ -1,5 +1,6 @@
 from rest_framework import serializers
 
+from config.rest import NoEmptyValuesSerializer, SingleValuedFormSerializer
 from depth_images.models import DepthDataset
 from depth_images.services import colormaps, depths
 
@@ -42,7 +43,7 @@ class IngestResultSerializer(serializers.Serializer):
     skipped_empty_rows = serializers.IntegerField(help_text="Empty rows at the end of the file.")
 
 
-class DepthUploadSerializer(serializers.Serializer):
+class DepthUploadSerializer(SingleValuedFormSerializer):
     name = serializers.CharField(
         max_length=100, help_text="Dataset to add to; created on first use."
     )
@@ -52,7 +53,7 @@ class DepthUploadSerializer(serializers.Serializer):
     )
 
 
-class SeedUploadSerializer(serializers.Serializer):
+class SeedUploadSerializer(SingleValuedFormSerializer):
     file = serializers.FileField(allow_empty_file=True, help_text="CSV: depth,col1..col200.")
     dataset = serializers.CharField(max_length=100, default="default", required=False)
 
@@ -66,7 +67,7 @@ class UploadResponseSerializer(serializers.Serializer):
     status_url = serializers.URLField(help_text="Poll this until status is ready or failed.")
 
 
-class RenderSerializer(serializers.Serializer):
+class RenderSerializer(NoEmptyValuesSerializer):
     """Colormap options shared by every image endpoint; ``validate`` builds the lookup table."""
 
     colormap = serializers.CharField(
@@ -113,7 +114,7 @@ def depth_field() -> serializers.FloatField:
     )
 
 
-class DepthRangeSerializer(serializers.Serializer):
+class DepthRangeSerializer(NoEmptyValuesSerializer):
     depth_min = depth_field()
     depth_max = depth_field()
 

@@ -9,7 +9,7 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import APIException, NotFound, PermissionDenied, Throttled
-from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
@@ -58,6 +58,12 @@ def check_limits(user, incoming_bytes: int) -> None:
 
 
 BINARY = OpenApiResponse(OpenApiTypes.BINARY, description="The file, as an attachment.")
+
+
+def download_responses(content_type: str) -> dict:
+    return {(200, content_type): BINARY, 409: NOT_READY}
+
+
 NOT_READY = OpenApiResponse(description="The job has not completed (or failed).")
 
 
@@ -74,7 +80,8 @@ class PredictionJobViewSet(
     viewsets.GenericViewSet,
 ):
     serializer_class = s.PredictionJobSerializer
-    parser_classes = [MultiPartParser, FormParser]
+    # Files come as multipart only: a urlencoded body cannot carry them.
+    parser_classes = [MultiPartParser]
     filterset_fields = ["status", "model_type"]
     throttle_scope = "job_create"
 
@@ -184,22 +191,33 @@ class PredictionJobViewSet(
             raise NotFound("this job has no such result file")
         return serve_file(field, filename.format(id=job.id))
 
-    @extend_schema(summary="PNG overlay: colored cells, white boundaries", responses={200: BINARY})
+    @extend_schema(
+        summary="PNG overlay: colored cells, white boundaries",
+        responses=download_responses("image/png"),
+    )
     @action(detail=True, methods=["get"])
     def download_segmented_image(self, request: Request, pk=None) -> HttpResponse:
         return self._download("download_segmented_image")
 
-    @extend_schema(summary="ZIP of per-cell 16-bit TIFFs", responses={200: BINARY})
+    @extend_schema(
+        summary="ZIP of per-cell 16-bit TIFFs", responses=download_responses("application/zip")
+    )
     @action(detail=True, methods=["get"])
     def download_individual_cells(self, request: Request, pk=None) -> HttpResponse:
         return self._download("download_individual_cells")
 
-    @extend_schema(summary="Label masks (.npy, 0 background, 1..N)", responses={200: BINARY})
+    @extend_schema(
+        summary="Label masks (.npy, 0 background, 1..N)",
+        responses=download_responses("application/octet-stream"),
+    )
     @action(detail=True, methods=["get"])
     def download_masks(self, request: Request, pk=None) -> HttpResponse:
         return self._download("download_masks")
 
-    @extend_schema(summary="Flow fields (.npy, float32, (3, H, W))", responses={200: BINARY})
+    @extend_schema(
+        summary="Flow fields (.npy, float32, (3, H, W))",
+        responses=download_responses("application/octet-stream"),
+    )
     @action(detail=True, methods=["get"])
     def download_flows(self, request: Request, pk=None) -> HttpResponse:
         return self._download("download_flows")

@@ -1,4 +1,5 @@
 from django.conf import settings
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from config.rest import PresentChoiceField, SingleValuedFormSerializer
@@ -70,6 +71,7 @@ class PredictionJobCreateSerializer(SingleValuedFormSerializer):
         )
 
 
+@extend_schema_field({"type": "string", "format": "uri-reference", "nullable": True})
 class FileUrlField(serializers.FileField):
     """The stored file's URL as the seed shows it (``/media/...``), or null when absent."""
 
@@ -107,6 +109,8 @@ class PredictionJobCreatedSerializer(PredictionJobSerializer):
 
 
 class JobStatusSerializer(serializers.ModelSerializer):
+    # Present only when there is a message (a failed or cancelled job).
+    error_message = serializers.CharField(required=False)
     attempts = serializers.IntegerField(
         read_only=True, help_text="Deliveries to a worker so far (more than 1: a worker was lost)."
     )

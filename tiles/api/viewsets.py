@@ -21,14 +21,14 @@ from django_large_image.rest.renderers import image_data_renderers
 from rest_framework import exceptions, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
-from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
+from config.renderers import TolerantJSONRenderer
 from config.rest import OwnedObjectsMixin
 from depth_images.models import DepthDataset
 from predictions.models import JobStatus, PredictionJob
-from tiles.api.params import TileQuerySerializer, has_style
-from tiles.api.schema import tile_layer_schema
+from tiles.api.params import ACTION_PARAMS, REQUIRED, has_style, query_serializer
+from tiles.api.schema import IMAGE_FORMATS, tile_layer_schema
 from tiles.models import Layer, TiledImage
 from tiles.services import geometry, styles
 from tiles.services.build import job_layer_field
@@ -37,13 +37,6 @@ from tiles.services.files import local_path
 # Pictures get the layer's default look; data endpoints (region, pixel) return raw values
 # (a label number, 16-bit intensities) unless the request asks for a style.
 STYLED_BY_DEFAULT = {"tile", "thumbnail"}
-# Actions whose query parameters must be present (or integers) for django-large-image.
-REQUIRED_PARAMS = {
-    "region": ("left", "right", "top", "bottom"),
-    "pixel": ("left", "top"),
-    "band": ("band",),
-}
-INTEGER_PARAMS = {"pixel": ("left", "top")}
 
 
 class NotReady(exceptions.APIException):
@@ -58,7 +51,6 @@ class TileLayerViewSet(OwnedObjectsMixin, LargeImageDetailMixin, viewsets.Generi
     layer: str
     # The TiledImage foreign key to the owned object ("job" or "dataset").
     tiled_link: str
-    lookup_value_regex = "[0-9a-f-]{36}"
     _tiled: TiledImage | None = None
 
     def get_queryset(self):
@@ -71,13 +63,20 @@ class TileLayerViewSet(OwnedObjectsMixin, LargeImageDetailMixin, viewsets.Generi
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
-        if not request.query_params and self.action not in REQUIRED_PARAMS:
+        fmt = kwargs.get("fmt")
+        if fmt is not None and fmt not in IMAGE_FORMATS:
+            raise exceptions.NotFound(
+                {"fmt": [f"images are served as {', '.join(IMAGE_FORMATS)}, not {fmt!r}"]}
+            )
+        if self.action not in ACTION_PARAMS:
+            return  # a method the route does not take: dispatch answers 405
+        if "projection" in request.query_params:
+            raise ValidationError(
+                {"projection": ["not supported: microscopy images have no map projection"]}
+            )
+        if not request.query_params and self.action not in REQUIRED:
             return  # nothing to check: most tile requests carry no parameters
-        query = TileQuerySerializer(
-            data=request.query_params,
-            required=REQUIRED_PARAMS.get(self.action, ()),
-            integers=INTEGER_PARAMS.get(self.action, ()),
-        )
+        query = query_serializer(self.action)(data=request.query_params)
         query.is_valid(raise_exception=True)
         self.query = query.validated_data
 
@@ -128,8 +127,6 @@ class TileLayerViewSet(OwnedObjectsMixin, LargeImageDetailMixin, viewsets.Generi
     @action(detail=True, url_path="info/band")
     def band(self, request, pk=None, **kwargs) -> Response:
         source = self.get_tile_source(request, pk, style=False)
-        if not self.query.get("band"):
-            raise ValidationError({"band": ["bands are numbered from 1"]})
         return Response(source.getOneBandInformation(self.query["band"]))
 
     @action(
@@ -164,8 +161,8 @@ class TileLayerViewSet(OwnedObjectsMixin, LargeImageDetailMixin, viewsets.Generi
     def finalize_response(self, request, response, *args, **kwargs):
         # An image action's renderers only pass bytes through: errors must still be JSON.
         if isinstance(response, Response) and response.status_code >= 400:
-            request.accepted_renderer = JSONRenderer()
-            request.accepted_media_type = JSONRenderer.media_type
+            request.accepted_renderer = TolerantJSONRenderer()
+            request.accepted_media_type = TolerantJSONRenderer.media_type
         return super().finalize_response(request, response, *args, **kwargs)
 
     def get_path(self, request, pk=None):

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import ROOT
+from tests.helpers.processes import ROOT
 from tiles import tasks
 from tiles.tests.conftest import blobs_grid, run_job
 

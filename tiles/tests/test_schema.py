@@ -5,6 +5,7 @@ import re
 
 import pytest
 
+from config.schema import COMMON_ERRORS
 from tiles.api.urls import router
 
 pytestmark = pytest.mark.django_db
@@ -32,4 +33,8 @@ def test_every_tile_route_is_documented(api_client):
     tile = schema["paths"]["/api/v1/tiles/masks/{id}/tiles/{z}/{x}/{y}.{fmt}"]["get"]
     names = {p["name"] for p in tile["parameters"]}
     assert {"id", "z", "x", "y", "fmt", "band", "palette", "min", "max", "style"} <= names
-    assert set(tile["responses"]) == {"200", "400", "404", "409"}
+    assert set(tile["responses"]) == {"200", "409", *COMMON_ERRORS}
+    assert set(tile["responses"]["200"]["content"]) == {"image/png", "image/jpeg", "image/tiff"}
+    assert set(tile["responses"]["400"]["content"]) == {"application/json"}
+    fmt = next(p for p in tile["parameters"] if p["name"] == "fmt")
+    assert sorted(fmt["schema"]["enum"]) == ["jpeg", "jpg", "png", "tif", "tiff"]
