@@ -12,8 +12,9 @@ timeout = 300
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 accesslog = "-"
 # Long request lines and headers get the app's JSON 414 / 431 (config.middleware), which names
-# the problem; gunicorn's own limits would answer first, in plain text. Lifted, the line is
-# still bounded (1 MiB) by gunicorn's parser.
+# the problem; gunicorn's own limits would answer first, in plain text. So gunicorn's are set
+# above the app's (CELLSERVE_MAX_QUERY_BYTES, CELLSERVE_MAX_HEADER_BYTES): the line to its
+# parser's 1 MiB ceiling (0), one header field to 64 KiB.
 limit_request_line = 0
-limit_request_field_size = 0
+limit_request_field_size = 65536
 limit_request_fields = 200

@@ -1,3 +1,5 @@
+from pathlib import PurePosixPath
+
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.exceptions import NotFound
@@ -13,8 +15,13 @@ UPLOAD_NAMES = {"input_image": "input_image_name", "input_masks": "input_masks_n
 
 
 def download_name(job: PredictionJob, field: str) -> str:
+    """The uploaded name with the extension of what the file is (x.html holding a PNG is
+    x.png), or the stored file's own name."""
+    stored = PurePosixPath(getattr(job, field).name)
     original = getattr(job, UPLOAD_NAMES[field], "") if field in UPLOAD_NAMES else ""
-    return original or getattr(job, field).name.rsplit("/", 1)[-1]
+    if not original:
+        return stored.name
+    return PurePosixPath(original.replace("\\", "/")).stem[:200] + stored.suffix
 
 
 class MediaView(APIView):
