@@ -36,3 +36,4 @@ bench: venv
 	$(BIN)/python -m bench.depth_frame
 	$(BIN)/python -m bench.tiles
 	$(BIN)/python -m bench.tiles_convert
+	$(BIN)/python -m bench.load
