@@ -71,6 +71,20 @@ def test_dark_objects_on_light_background_are_found():
     assert result.masks[5, 90] == 0
 
 
+@pytest.mark.parametrize("dark", [False, True])
+def test_noise_free_two_valued_image(dark):
+    """Two grey values only (a rendered or thresholded image): Otsu's threshold is the lower."""
+    yy, xx = np.mgrid[:96, :128]
+    inside = np.zeros(yy.shape, bool)
+    for cy, cx in ((30, 30), (30, 80), (70, 50)):
+        inside |= (yy - cy) ** 2 + (xx - cx) ** 2 <= 12**2
+    image = np.where(inside ^ dark, 200, 20).astype(np.uint8)
+    result = segment(image)
+    assert result.num_cells == 3
+    found = result.masks > 0
+    assert (found & inside).sum() / (found | inside).sum() > 0.8
+
+
 def test_he_like_colour_image():
     gray = disc_image([(30, 30), (66, 66)], radius=10).astype(float) / 255
     # Purple nuclei on a pale pink slide: dark in red and green, less so in blue.

@@ -63,6 +63,7 @@ MIN_DIAMETER = 4.0
 CLIP_PERCENT = 0.1
 # Colour images whose channels differ on average by less than this are treated as grey.
 GREY_TOLERANCE = 0.02
+MODE_BINS = 64  # histogram bins in which the background's mode is found
 LOGIT_LIMIT = 10.0
 
 
@@ -141,9 +142,13 @@ def objects_are_dark(gray: np.ndarray) -> bool:
     """
     if gray.max() <= gray.min():
         return False
-    counts, edges = np.histogram(gray, bins=64, range=(0.0, 1.0))
+    bins = np.minimum((gray * MODE_BINS).astype(np.intp), MODE_BINS - 1)
+    counts = np.bincount(bins.ravel(), minlength=MODE_BINS)
     peak = int(np.argmax(ndi.gaussian_filter1d(counts.astype(float), 1.0)))
-    return bool((edges[peak] + edges[peak + 1]) / 2 > threshold_otsu(gray))
+    # The mode's own pixels, not its bin's centre: in a two-valued image Otsu's threshold is the
+    # lower value itself, which the centre of the lowest bin lies above.
+    background = float(np.median(gray[bins == peak])) if counts[peak] else (peak + 0.5) / MODE_BINS
+    return background > threshold_otsu(gray)
 
 
 def foreground_logit(smoothed: np.ndarray) -> np.ndarray:
