@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test venv lint format bench
+.PHONY: run test check types venv lint format bench
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,18 +22,25 @@ test: venv
 	scripts/validate-deploy.sh
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	DJANGO_SETTINGS_MODULE=config.settings.testing $(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/python -m pytest
+
+# The edit loop: lint and every test not marked integration, slow or browser, on both cores,
+# keeping the test databases between runs.
+check: venv
+	scripts/ensure-services.sh
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python -m pytest -q -n 2 --reuse-db -m "not integration and not slow and not browser"
+
+types: venv
+	$(BIN)/mypy
 
 lint:
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
 bench: venv
-	$(BIN)/python -m bench.postprocess
-	$(BIN)/python -m bench.watershed_accuracy
-	$(BIN)/python -m bench.warm_worker
-	$(BIN)/python -m bench.depth_ingest
-	$(BIN)/python -m bench.depth_frame
-	$(BIN)/python -m bench.tiles
-	$(BIN)/python -m bench.tiles_convert
-	$(BIN)/python -m bench.load
+	scripts/ensure-services.sh
+	$(BIN)/python -m bench

@@ -1,34 +1,61 @@
-"""Fixtures shared by every app's tests."""
+"""Fixtures shared by every app's tests; helpers live in ``tests.helpers``."""
 
-import io
-import os
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-import requests
-from PIL import Image
+from django.db.models.signals import post_save
 from rest_framework.test import APIClient
 
-SHARED_DATA = Path(__file__).resolve().parent.parent / "shared" / "data"
-NUCLEI = SHARED_DATA / "nuclei"
+from depth_images.models import DepthDataset
+from predictions.models import PredictionJob
+from predictions.signals import job_completed
+from tests.helpers import data, jobs
+from tests.helpers.http import token_client
+from tests.helpers.images import blobs_grid, blobs_image, png_bytes, tiff16_bytes
+from tiles import signals as tile_signals
+
+# The receivers that queue tile builds. Off unless a test asks for ``build_tiles`` (or starts
+# real processes): building pyramids is the slowest thing most tests would do, for nothing.
+TILE_BUILD_RECEIVERS = [
+    (post_save, tile_signals.queue_input_tiles, PredictionJob, "tiles_job_created"),
+    (job_completed, tile_signals.queue_result_tiles, None, "tiles_job_completed"),
+    (post_save, tile_signals.queue_dataset_tiles, DepthDataset, "tiles_dataset_saved"),
+]
 
 
-def blobs_image(shape=(96, 128), centers=((30, 30), (30, 80), (70, 50)), radius=12) -> np.ndarray:
-    """Bright discs on a dark, slightly noisy background (uint8)."""
-    rows, cols = np.mgrid[: shape[0], : shape[1]]
-    image = np.full(shape, 20, np.float32)
-    for r, c in centers:
-        image[(rows - r) ** 2 + (cols - c) ** 2 <= radius**2] = 200
-    noise = np.random.default_rng(0).normal(0, 4, shape)
-    return np.clip(image + noise, 0, 255).astype(np.uint8)
+@pytest.fixture(autouse=True)
+def _tile_builds_only_on_request(request):
+    if "build_tiles" in request.fixturenames or request.node.get_closest_marker("integration"):
+        yield
+        return
+    for signal, receiver, sender, uid in TILE_BUILD_RECEIVERS:
+        signal.disconnect(receiver, sender=sender, dispatch_uid=uid)
+    yield
+    for signal, receiver, sender, uid in TILE_BUILD_RECEIVERS:
+        signal.connect(receiver, sender=sender, dispatch_uid=uid)
 
 
-def png_bytes(array: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(array).save(buffer, format="PNG")
-    return buffer.getvalue()
+# Segmented and tiled once per session (``prepared_jobs``); each test that uses one gets its own
+# rows and file copies through ``tests.helpers.jobs.completed_job``.
+PREPARED = {
+    "large": (png_bytes(blobs_grid()), "grid.png"),
+    "small": (png_bytes(blobs_image()), "blobs.png"),
+    "16-bit": (tiff16_bytes(blobs_grid()), "grid16.tif"),
+}
+
+
+@pytest.fixture(scope="session")
+def prepared_jobs(tmp_path_factory) -> dict[str, jobs.PreparedJob]:
+    root = tmp_path_factory.mktemp("prepared-jobs")
+    return {
+        key: jobs.prepare(root / key, content, name) for key, (content, name) in PREPARED.items()
+    }
+
+
+@pytest.fixture
+def build_tiles() -> None:
+    """Tile pyramids are built as in production: queued by the signals when rows change."""
 
 
 @pytest.fixture
@@ -49,11 +76,7 @@ def media_root(settings, tmp_path) -> Path:
 
 @pytest.fixture
 def nuclei_dir() -> Path:
-    if not NUCLEI.is_dir():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"test data missing: {NUCLEI}")
-        pytest.skip(f"test data not found at {NUCLEI}")
-    return NUCLEI
+    return data.require(data.NUCLEI)
 
 
 @pytest.fixture
@@ -64,14 +87,6 @@ def user(django_user_model):
 @pytest.fixture
 def other_user(django_user_model):
     return django_user_model.objects.create_user("bob", password="pw-bob-123")
-
-
-def token_client(user) -> APIClient:
-    from rest_framework.authtoken.models import Token
-
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
-    return client
 
 
 @pytest.fixture
@@ -113,23 +128,3 @@ def celery_worker_process(media_root, tmp_path):
     )
     yield worker.log
     worker.stop()
-
-
-def token_session(user) -> requests.Session:
-    """A requests session authenticated as ``user``, for integration tests over real HTTP."""
-    from rest_framework.authtoken.models import Token
-
-    http = requests.Session()
-    http.headers["Authorization"] = f"Token {Token.objects.create(user=user).key}"
-    return http
-
-
-def poll(http, url, worker_log: Path, done, timeout_s: float, interval_s: float = 0.5):
-    """GET ``url`` until ``done(response)``; after ``timeout_s``, fail with the worker's log."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        response = http.get(url, timeout=10)
-        if done(response):
-            return response
-        time.sleep(interval_s)
-    pytest.fail(f"{url} not done after {timeout_s}s; worker log:\n{worker_log.read_text()[-4000:]}")

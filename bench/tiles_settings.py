@@ -1,16 +1,11 @@
-"""Settings for ``bench/tiles.py`` and the gunicorn it starts: the development settings with
-the bench URLconf (the project's URLs plus plain django-large-image viewsets)."""
+"""Settings of ``bench/tiles.py`` and its gunicorn: development's, with the bench's URLconf."""
 
-from config.settings.base import DATABASES, env
+from config.settings.base import DATABASES, LOGGING, MEDIA_ROOT
 from config.settings.development import *  # noqa: F403
 
 ROOT_URLCONF = "bench.tiles_urls"
-
-# Database connections kept between requests, as config/settings/production.py keeps them.
-DATABASES["default"]["CONN_MAX_AGE"] = 60
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-
-# django-large-image links served files into <DATA_TEMP_DIR>/file_cache/<Model>-<pk>/: a
-# directory per run keeps links from earlier runs (or other databases) out of the way.
-if env("CELLSERVE_BENCH_DLI_TEMP_DIR", default=""):
-    DATA_TEMP_DIR = env("CELLSERVE_BENCH_DLI_TEMP_DIR")
+DEBUG = False
+LOGGING["root"]["level"] = "WARNING"
+DATABASES["default"] |= {"CONN_MAX_AGE": 60, "CONN_HEALTH_CHECKS": True}  # as in production
+# Beside the run's MEDIA_ROOT, so that django-large-image's links of earlier runs are not found.
+STATIC_ROOT, DATA_TEMP_DIR = MEDIA_ROOT.parent, str(MEDIA_ROOT.parent / "django-large-image")

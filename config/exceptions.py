@@ -9,6 +9,15 @@ from rest_framework import exceptions, status
 from rest_framework.views import exception_handler as drf_exception_handler
 
 
+class NotReady(exceptions.APIException):
+    """409: the object exists but is not in a state for this request yet (or any more): a job
+    that has not completed, tiles being built, a dataset being ingested, a finished job's cancel.
+    """
+
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "not_ready"
+
+
 class RequestTooLarge(exceptions.APIException):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
     default_code = "request_too_large"

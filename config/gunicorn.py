@@ -5,11 +5,14 @@ count and GUNICORN_BIND the address.
 """
 
 import os
+from pathlib import Path
 
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
 timeout = 300
-worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
+# Heartbeat files in memory: a disk-backed /tmp can stall them (gunicorn's own advice).
+SHM = Path("/dev/shm")  # noqa: S108 - not a temporary file: a RAM-backed directory
+worker_tmp_dir = str(SHM) if SHM.is_dir() else None
 accesslog = "-"
 # Long request lines and headers get the app's JSON 414 / 431 (config.middleware), which names
 # the problem; gunicorn's own limits would answer first, in plain text. So gunicorn's are set

@@ -37,13 +37,14 @@ def content_type(name: str) -> str:
     return CONTENT_TYPES.get(PurePosixPath(name).suffix.lower(), DEFAULT_TYPE)
 
 
-def serve_file(field: FieldFile, filename: str) -> HttpResponse:
+def serve_file(field: FieldFile, filename: str) -> HttpResponse | FileResponse:
     """The stored file as an attachment named ``filename``."""
-    kind = content_type(field.name)
+    kind = content_type(field.name)  # type: ignore[arg-type]  # django-stubs: FieldFile.name is Optional; a stored file has one
     prefix = settings.CELLSERVE_MEDIA_ACCEL_REDIRECT
+    response: HttpResponse | FileResponse
     if prefix:
         response = HttpResponse(content_type=kind)
-        response["X-Accel-Redirect"] = prefix.rstrip("/") + "/" + quote(field.name)
+        response["X-Accel-Redirect"] = prefix.rstrip("/") + "/" + quote(field.name)  # type: ignore[arg-type]  # django-stubs: FieldFile.name is Optional
         response["Content-Disposition"] = content_disposition_header(True, filename)
     else:
         try:

@@ -1,23 +1,25 @@
+from django.db.models import Model
 from rest_framework import serializers
 from rest_framework.generics import GenericAPIView
+
+from config.ownership import readable
 
 # Primary keys are UUIDs; anything else in their place is an unrouted path (a JSON 404).
 UUID_PATTERN = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 
 
 class OwnedObjectsMixin(GenericAPIView):
-    """Lists and looks up only the requesting user's rows of ``owned_model``.
-
-    Another user's row is indistinguishable from a missing one: both are 404.
+    """Lists and looks up only the rows of ``owned_model`` the requester may read
+    (``config.ownership``); another user's row is a 404, like a missing one.
     """
 
-    owned_model = None
+    owned_model: type[Model]
     lookup_value_regex = UUID_PATTERN
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation has no user
-            return self.owned_model.objects.none()
-        return self.owned_model.objects.filter(owner=self.request.user)
+            return self.owned_model._default_manager.none()
+        return readable(self.owned_model, self.request.user)
 
 
 class SingleValuedFormSerializer(serializers.Serializer):
@@ -35,7 +37,7 @@ class SingleValuedFormSerializer(serializers.Serializer):
                 if (count := len(data.getlist(name))) > 1
             }
             if repeated:
-                raise serializers.ValidationError(repeated)
+                raise serializers.ValidationError(repeated)  # type: ignore[arg-type]  # drf-stubs: iterating a BindingDict yields names, typed as Field
         return super().to_internal_value(data)
 
 
@@ -59,5 +61,5 @@ class NoEmptyValuesSerializer(serializers.Serializer):
                 if data.get(name) == ""
             }
             if empty:
-                raise serializers.ValidationError(empty)
+                raise serializers.ValidationError(empty)  # type: ignore[arg-type]  # drf-stubs: iterating a BindingDict yields names, typed as Field
         return super().to_internal_value(data)

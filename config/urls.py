@@ -3,7 +3,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from config.errors import not_found
-from depth_images.api.urls import seed_urlpatterns as depth_seed_urls
+from depth_images.api.urls import legacy_urlpatterns as depth_legacy_urls
 from depth_images.api.urls import urlpatterns as depth_images_urls
 from predictions.api.media import MediaView
 from predictions.api.urls import urlpatterns as predictions_urls
@@ -18,7 +18,7 @@ urlpatterns = [
     path("api/v1/", include(depth_images_urls)),
     path("api/v1/", include(tiles_urls)),
     *large_image_urls,
-    path("", include(depth_seed_urls)),
+    path("", include(depth_legacy_urls)),
     # MEDIA_URL: every stored file goes through the owner check, in every mode.
     path("media/<path:path>", MediaView.as_view(), name="media"),
     re_path(r"^(?P<unmatched>.*)$", not_found, name="not-found"),

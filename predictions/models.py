@@ -3,6 +3,8 @@ import uuid
 from django.conf import settings
 from django.db import models
 
+from predictions.services.engines import DEFAULTS
+
 
 class JobStatus(models.TextChoices):
     PENDING = "pending"
@@ -56,9 +58,9 @@ class PredictionJob(models.Model):
 
     model_type = models.CharField(max_length=32, choices=ModelType, default=ModelType.CPSAM)
     diameter = models.FloatField(null=True, blank=True)
-    flow_threshold = models.FloatField(default=0.4)
-    cellprob_threshold = models.FloatField(default=0.0)
-    min_size = models.IntegerField(default=15)
+    flow_threshold = models.FloatField(default=DEFAULTS.flow_threshold)
+    cellprob_threshold = models.FloatField(default=DEFAULTS.cellprob_threshold)
+    min_size = models.IntegerField(default=DEFAULTS.min_size)
 
     status = models.CharField(
         max_length=16, choices=JobStatus, default=JobStatus.PENDING, db_index=True

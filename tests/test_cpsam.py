@@ -58,8 +58,10 @@ def test_cpsam_job_runs_through_cellpose(
 
     flows_response = api_client.get(f"/api/v1/predictions/{job_id}/download_flows/")
     flows = np.load(io.BytesIO(b"".join(flows_response.streaming_content)))
-    assert flows.shape == (3, *blobs.shape) and flows.dtype == np.float32
-    assert np.isfinite(flows).all() and np.abs(flows).sum() > 0
+    assert flows.shape == (3, *blobs.shape)
+    assert flows.dtype == np.float32
+    assert np.isfinite(flows).all()
+    assert np.abs(flows).sum() > 0
 
     # A second image on the same (warm) engine does not load the model again.
     cpsam_engine.segment(blobs[:64, :64], SegmentationParams(diameter=30))

@@ -11,10 +11,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 from django.conf import settings
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# Each check starts a Django process of its own.
+pytestmark = pytest.mark.slow
 
 
 def documented_environment(**overrides) -> dict[str, str]:
@@ -69,6 +73,7 @@ def test_keda_scales_the_gpu_worker_deployment_on_the_gpu_queue():
     queue = container["command"][container["command"].index("-Q") + 1]
     assert queue == settings.CELERY_TASK_ROUTES["predictions.tasks.segment_job"]["queue"]
     (trigger,) = scaled["spec"]["triggers"]
-    assert trigger["type"] == "redis" and trigger["metadata"]["listName"] == queue
+    assert trigger["type"] == "redis"
+    assert trigger["metadata"]["listName"] == queue
     assert container["resources"]["limits"]["nvidia.com/gpu"] == 1
     assert scaled["metadata"]["namespace"] == target["metadata"]["namespace"]

@@ -12,8 +12,9 @@ import time
 
 import pytest
 
-from conftest import blobs_image, png_bytes, token_session
 from tests.helpers import processes
+from tests.helpers.http import token_session
+from tests.helpers.images import blobs_image, png_bytes
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 TIMEOUT_S = 120
@@ -27,7 +28,7 @@ FAST_LEASES = {
 
 
 @pytest.fixture
-def cluster(media_root, tmp_path, django_user_model):
+def cluster(media_root, tmp_path, django_user_model):  # noqa: C901 - a class of small methods
     """Start processes on demand; stop every one of them afterwards."""
 
     class Cluster:
@@ -101,7 +102,8 @@ def test_a_job_whose_worker_is_killed_completes_on_a_new_worker(cluster):
     cluster.worker("worker-2")
     done = cluster.wait_for(job_id, ("completed", "failed"))
     assert done["status"] == "completed", done
-    assert done["attempts"] == 2 and done["num_cells_detected"] == 3
+    assert done["attempts"] == 2
+    assert done["num_cells_detected"] == 3
 
 
 def test_a_job_that_kills_its_process_every_time_fails_after_max_attempts(cluster):
@@ -110,7 +112,8 @@ def test_a_job_that_kills_its_process_every_time_fails_after_max_attempts(cluste
     worker = cluster.worker("worker", pool="prefork", concurrency=1)
     job_id = cluster.submit("die-cells.png")
     done = cluster.wait_for(job_id, ("completed", "failed"))
-    assert done["status"] == "failed" and done["attempts"] == 3, done
+    assert done["status"] == "failed", done
+    assert done["attempts"] == 3, done
     assert "stopped while processing this job 3 times (out of memory?)" in done["error_message"]
     assert worker.popen.poll() is None  # the worker itself lives on, and serves other jobs
     healthy = cluster.submit("cells.png")
@@ -135,4 +138,5 @@ def test_a_job_completes_when_the_worker_loses_its_broker_mid_job(cluster, tmp_p
     done = cluster.wait_for(job_id, ("completed", "failed"))
     assert done["status"] == "completed", done
     # The lease lives in PostgreSQL, so the outage cost no attempt.
-    assert done["num_cells_detected"] == 3 and done["attempts"] == 1
+    assert done["num_cells_detected"] == 3
+    assert done["attempts"] == 1

@@ -22,15 +22,15 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image
 from rest_framework.test import APIClient
 
-from conftest import blobs_image, png_bytes
 from depth_images.models import DepthDataset, DepthRow
 from depth_images.services import ingest
 from depth_images.synthetic import csv_bytes
 from predictions.models import PredictionJob, WebhookDelivery
-from predictions.tests.factories import PredictionJobFactory
+from tests.helpers.factories import PredictionJobFactory
+from tests.helpers.images import blobs_image, png_bytes
+from tests.helpers.jobs import completed_job
 from tiles import tasks as tile_tasks
 from tiles.models import TiledImage
-from tiles.tests.conftest import run_job
 
 pytestmark = pytest.mark.django_db
 
@@ -291,8 +291,8 @@ def fingerprint(media_root: Path) -> dict:
 
 
 @pytest.fixture
-def stored(user, eager_celery, media_root):
-    job = run_job(user, png_bytes(blobs_image((600, 500))), "grid.png")
+def stored(user, eager_celery, media_root, prepared_jobs):
+    job = completed_job(user, prepared_jobs["large"])
     pending = PredictionJobFactory(owner=user)
     outcome = ingest.upload(user, "default", ContentFile(csv_bytes(200, seed=4), "d.csv"))
     tile_tasks.build_dataset_tiles(str(outcome.dataset.pk))
@@ -328,6 +328,7 @@ def test_a_bad_request_is_a_clear_4xx_and_changes_nothing(
     assert response.status_code == case.status, response.content[:500]
     assert response["Content-Type"].startswith("application/json"), response["Content-Type"]
     body = response.json()
-    assert isinstance(body, dict) and body
+    assert isinstance(body, dict)
+    assert body
     assert case.names in body or case.names in json.dumps(body, ensure_ascii=False), body
     assert fingerprint(media_root) == before

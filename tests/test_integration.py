@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 import tifffile
 
-from conftest import png_bytes, poll, token_session
 from predictions.services.evaluate import evaluate
+from tests.helpers.http import poll, token_session
+from tests.helpers.images import png_bytes
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 JOB_TIMEOUT_S = 180
@@ -57,7 +58,8 @@ def test_real_image_goes_through_worker_to_downloaded_results(
 
     masks_bytes = session.get(f"{session.base}{job_id}/download_masks/", timeout=30).content
     masks = np.load(io.BytesIO(masks_bytes))
-    assert masks.shape == truth.shape and masks.max() == status["num_cells_detected"]
+    assert masks.shape == truth.shape
+    assert masks.max() == status["num_cells_detected"]
     assert evaluate(truth, masks)["average_precision"]["0.5"] > 0.5
 
     archive = session.get(f"{session.base}{job_id}/download_individual_cells/", timeout=30)
@@ -78,7 +80,8 @@ def test_blank_image_completes_with_zero_cells(session, celery_worker_process):
         data={"model_type": "watershed"}, timeout=30,
     )  # fmt: skip
     status = wait_for(session, f"{session.base}{created.json()['id']}/status/", log)
-    assert status["status"] == "completed" and status["num_cells_detected"] == 0
+    assert status["status"] == "completed"
+    assert status["num_cells_detected"] == 0
     metrics = session.get(f"{session.base}{created.json()['id']}/metrics/", timeout=30).json()
     assert metrics["individual_metrics"] == []
 

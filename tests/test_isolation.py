@@ -11,13 +11,12 @@ import pytest
 from django.core.files.base import ContentFile
 from rest_framework.test import APIClient
 
-from conftest import blobs_image, png_bytes
 from depth_images.services import ingest
 from depth_images.synthetic import csv_bytes
 from predictions.services.jobs import DOWNLOADS
+from tests.helpers.jobs import completed_job
 from tiles import tasks as tile_tasks
 from tiles.api.urls import router
-from tiles.tests.conftest import run_job
 
 pytestmark = pytest.mark.django_db
 # Values for the path parameters of tile routes, and the queries actions need.
@@ -45,8 +44,8 @@ def tile_urls(prefix: str, pk) -> list[str]:
 
 
 @pytest.fixture
-def owned(user, eager_celery, api_client):
-    job = run_job(user, png_bytes(blobs_image((600, 500))), "grid.png")
+def owned(user, eager_celery, api_client, prepared_jobs):
+    job = completed_job(user, prepared_jobs["large"])
     outcome = ingest.upload(user, "default", ContentFile(csv_bytes(50, seed=2), "d.csv"))
     dataset = outcome.dataset
     tile_tasks.build_dataset_tiles(str(dataset.pk))
@@ -66,7 +65,8 @@ def owned(user, eager_celery, api_client):
         "/get-images/0/100000/?dataset=default",
         *tile_urls("depth-datasets", dataset.pk),
     ]  # fmt: skip
-    assert all(url.startswith("/media/") for url in media) and len(media) == 6
+    assert all(url.startswith("/media/") for url in media)
+    assert len(media) == 6
     return urls
 
 

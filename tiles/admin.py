@@ -10,7 +10,7 @@ from depth_images.admin import DepthDatasetAdmin
 from depth_images.models import DepthDataset
 from predictions.admin import PredictionJobAdmin
 from predictions.models import PredictionJob
-from tiles import admin_views
+from tiles import viewer
 from tiles.models import Layer, TiledImage
 
 VIEWER_TEMPLATE = "admin/tiles/change_form.html"
@@ -22,16 +22,16 @@ class JobWithTilesAdmin(PredictionJobAdmin):
 
     def get_queryset(self, request):
         queryset = super().get_queryset(request)
-        return admin_views.with_tiles_flag(queryset, link="job", layer=Layer.INPUT)
+        return viewer.with_tiles_flag(queryset, link="job", layer=Layer.INPUT)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         job = self.get_object(request, object_id)
-        context = {**(extra_context or {}), **(admin_views.job_viewer_context(job) if job else {})}
+        context = {**(extra_context or {}), **(viewer.job_viewer_context(job) if job else {})}
         return super().change_view(request, object_id, form_url, context)
 
     @admin.display(description="input")
     def thumbnail(self, job):
-        return admin_views.thumbnail(job, "tiles-input")
+        return viewer.thumbnail(job, "tiles-input")
 
 
 class DatasetWithTilesAdmin(DepthDatasetAdmin):
@@ -39,20 +39,20 @@ class DatasetWithTilesAdmin(DepthDatasetAdmin):
     list_display = [*DepthDatasetAdmin.list_display, "thumbnail"]
 
     def get_queryset(self, request):
-        return admin_views.with_tiles_flag(
+        return viewer.with_tiles_flag(
             super().get_queryset(request), link="dataset", layer=Layer.DEPTH
         )
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         dataset = self.get_object(request, object_id)
-        viewer = admin_views.dataset_viewer_context(dataset) if dataset else {}
+        layers = viewer.dataset_viewer_context(dataset) if dataset else {}
         return super().change_view(
-            request, object_id, form_url, {**(extra_context or {}), **viewer}
+            request, object_id, form_url, {**(extra_context or {}), **layers}
         )
 
     @admin.display(description="rows")
     def thumbnail(self, dataset):
-        return admin_views.thumbnail(dataset, "tiles-depth")
+        return viewer.thumbnail(dataset, "tiles-depth")
 
 
 @admin.register(TiledImage)

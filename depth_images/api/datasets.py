@@ -1,22 +1,17 @@
 from django.db import transaction
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
-from rest_framework.exceptions import APIException, ValidationError
+from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
 
+from config.exceptions import NotReady
 from config.rest import OwnedObjectsMixin
 from depth_images.api import serializers as s
 from depth_images.models import DatasetStatus, DepthDataset
 from depth_images.services import depth_csv, ingest
-
-
-class DatasetConflict(APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_code = "dataset_busy"
-
 
 UPLOAD_RESPONSES = {
     200: OpenApiResponse(s.UploadResponseSerializer, description="Added to an existing dataset."),
@@ -33,9 +28,9 @@ def upload_response(request: Request, name: str, file, *, created_status: int) -
     try:
         outcome = ingest.upload(request.user, name, file)
     except depth_csv.DepthCSVError as exc:
-        raise ValidationError({"file": [str(exc)]})
+        raise ValidationError({"file": [str(exc)]}) from exc
     except ingest.DatasetBusy as exc:
-        raise DatasetConflict(str(exc))
+        raise NotReady(str(exc)) from exc
     status_url = reverse("depthdataset-detail", args=[outcome.dataset.pk], request=request)
     result = outcome.result
     if result is None:
@@ -93,5 +88,5 @@ class DepthDatasetViewSet(
         with transaction.atomic():
             locked = DepthDataset.objects.select_for_update().get(pk=instance.pk)
             if locked.status == DatasetStatus.PROCESSING:
-                raise DatasetConflict("a worker is ingesting into this dataset; delete it after")
+                raise NotReady("a worker is ingesting into this dataset; delete it after")
             ingest.delete_dataset(locked)

@@ -1,14 +1,14 @@
 from django.http import HttpResponse
-from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework.exceptions import NotFound
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
+from depth_images import selectors
 from depth_images.api import serializers as s
 from depth_images.api.rendering import NPYRenderer, PNGRenderer, frame_response
-from depth_images.models import DepthDataset
 
 FRAME_HELP = (
     "The dataset's rows with depth_min <= depth <= depth_max (default: all), stacked top to "
@@ -24,7 +24,9 @@ class FrameView(APIView):
     options_class = s.FrameSerializer
 
     def get(self, request: Request, pk) -> HttpResponse:
-        dataset = get_object_or_404(DepthDataset, pk=pk, owner=request.user)
+        dataset = selectors.dataset_for(request.user, pk)
+        if dataset is None:
+            raise NotFound("no such depth dataset")
         options = self.options_class(data=request.query_params)
         options.is_valid(raise_exception=True)
         return frame_response(dataset, options.validated_data, self.kind)

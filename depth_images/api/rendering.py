@@ -1,4 +1,4 @@
-"""Rows in a depth range as images: one PNG per depth (the seed) or one stacked frame."""
+"""Rows in a depth range as images: one PNG per depth (the legacy endpoint) or one stacked frame."""
 
 import base64
 import io
@@ -48,7 +48,7 @@ def rows_in_range(dataset: DepthDataset, options: dict, limit: int, what: str):
     return keys, rows
 
 
-def seed_images(dataset: DepthDataset, options: dict) -> dict:
+def legacy_images(dataset: DepthDataset, options: dict) -> dict:
     keys, rows = rows_in_range(dataset, options, settings.CELLSERVE_DEPTH_MAX_IMAGES, "request")
     rgb = colormaps.colorize(rows, options["table"])
     images = [

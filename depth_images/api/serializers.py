@@ -53,7 +53,7 @@ class DepthUploadSerializer(SingleValuedFormSerializer):
     )
 
 
-class SeedUploadSerializer(SingleValuedFormSerializer):
+class LegacyUploadSerializer(SingleValuedFormSerializer):
     file = serializers.FileField(allow_empty_file=True, help_text="CSV: depth,col1..col200.")
     dataset = serializers.CharField(max_length=100, default="default", required=False)
 
@@ -98,12 +98,14 @@ class RenderSerializer(NoEmptyValuesSerializer):
         try:
             cmap = colormaps.resolve(attrs.get("colormap"), colors)
         except colormaps.ColormapError as exc:
-            raise serializers.ValidationError({"colors" if colors else "colormap": [str(exc)]})
+            raise serializers.ValidationError(
+                {"colors" if colors else "colormap": [str(exc)]}
+            ) from exc
         vmin, vmax = attrs["vmin"], attrs["vmax"]
         try:
             attrs["table"] = colormaps.lookup_table(cmap, vmin, vmax)
         except colormaps.ColormapError as exc:
-            raise serializers.ValidationError({"vmin": [str(exc)]})
+            raise serializers.ValidationError({"vmin": [str(exc)]}) from exc
         attrs["colormap_name"] = "custom" if colors else cmap.name
         return super().validate(attrs)
 
@@ -134,7 +136,7 @@ class FrameSerializer(RenderSerializer, DepthRangeSerializer):
     """A depth range and colormap options (each ``validate`` calls the next one's)."""
 
 
-class SeedImagesSerializer(serializers.Serializer):
+class LegacyImagesSerializer(serializers.Serializer):
     dataset = serializers.CharField(required=False)
     depths = serializers.ListField(child=serializers.FloatField())
     images = serializers.ListField(

@@ -4,7 +4,7 @@ from rest_framework.routers import DefaultRouter
 from depth_images.api.colormaps import ColormapListView
 from depth_images.api.datasets import DepthDatasetViewSet
 from depth_images.api.frames import FrameNPYView, FramePNGView
-from depth_images.api.seed import SeedImagesView, SeedUploadView
+from depth_images.api.legacy import LegacyImagesView, LegacyUploadView
 
 router = DefaultRouter()
 router.register("depth-datasets", DepthDatasetViewSet, basename="depthdataset")
@@ -17,11 +17,11 @@ urlpatterns = [
 ]
 
 # Mounted at the site root: the original service's paths.
-seed_urlpatterns = [
-    path("upload-csv/", SeedUploadView.as_view(), name="seed-upload-csv"),
+legacy_urlpatterns = [
+    path("upload-csv/", LegacyUploadView.as_view(), name="legacy-upload-csv"),
     path(
         "get-images/<str:depth_min>/<str:depth_max>/",
-        SeedImagesView.as_view(),
-        name="seed-get-images",
+        LegacyImagesView.as_view(),
+        name="legacy-get-images",
     ),
 ]

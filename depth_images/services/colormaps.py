@@ -10,9 +10,11 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Sequence
+from typing import cast
 
 import matplotlib
 import numpy as np
+import numpy.typing as npt
 from matplotlib.colors import Colormap, LinearSegmentedColormap, to_rgba
 from PIL import Image
 
@@ -55,21 +57,23 @@ def _custom(colors: Sequence[str]) -> Colormap:
         try:
             parsed.append(to_rgba(text))
         except ValueError:
-            raise ColormapError(f"{color!r} is not a color (use e.g. #8b4513 or saddlebrown)")
+            raise ColormapError(
+                f"{color!r} is not a color (use e.g. #8b4513 or saddlebrown)"
+            ) from None
     return LinearSegmentedColormap.from_list("custom", parsed)
 
 
-def lookup_table(cmap: Colormap, vmin: float = 0.0, vmax: float = 255.0) -> np.ndarray:
+def lookup_table(cmap: Colormap, vmin: float = 0.0, vmax: float = 255.0) -> npt.NDArray[np.uint8]:
     """(256, 3) uint8: the colour of each pixel value, values outside [vmin, vmax] clipped."""
     if vmin >= vmax:
         raise ColormapError(f"vmin ({vmin:g}) must be below vmax ({vmax:g})")
     normalized = np.clip((np.arange(256) - vmin) / (vmax - vmin), 0.0, 1.0)
-    return cmap(normalized, bytes=True)[:, :3]
+    return cast(npt.NDArray[np.uint8], cmap(normalized, bytes=True)[:, :3])
 
 
-def colorize(rows: np.ndarray, table: np.ndarray) -> np.ndarray:
+def colorize(rows: np.ndarray, table: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
     """(h, w) uint8 -> (h, w, 3) uint8 RGB."""
-    return table[rows]
+    return cast(npt.NDArray[np.uint8], table[rows])
 
 
 def encode_png(rgb: np.ndarray) -> bytes:

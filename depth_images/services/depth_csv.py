@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 import numpy as np
-import pandas as pd
+import numpy.typing as npt
+import pandas as pd  # type: ignore[import-untyped]  # pandas ships no types (pandas-stubs is not a dependency)
 
 from depth_images.services import depths, resize
 
@@ -67,7 +68,8 @@ def read_depth_csv(
     """
     read_header(handle)
     data_start = handle.tell()
-    keys, rows = [], []
+    keys: list[npt.NDArray[np.int64]] = []
+    rows: list[npt.NDArray[np.uint8]] = []
     next_line = 2
     trailing_empty: list[int] = []  # line numbers of the empty rows seen since the last data row
     for values in _chunks(handle, data_start, chunk_rows):
@@ -110,7 +112,7 @@ def read_header(handle: BinaryIO) -> None:
     try:
         names = [name.strip() for name in first.decode("utf-8").rstrip("\r\n").split(",")]
     except UnicodeDecodeError:
-        raise DepthCSVError("the header is not UTF-8 text", line=1)
+        raise DepthCSVError("the header is not UTF-8 text", line=1) from None
     if names == HEADER:
         return
     if len(names) != FIELDS:

@@ -7,8 +7,9 @@ it rolls back, so a refused upload leaves the dataset's rows as they were.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
@@ -17,6 +18,9 @@ from django.db import transaction
 from depth_images.models import DatasetStatus, DepthDataset
 from depth_images.services import depth_csv, store
 from depth_images.services.store import IngestResult
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +36,7 @@ class UploadOutcome:
     result: IngestResult | None  # None: queued for a worker
 
 
-def upload(owner, name: str, file: UploadedFile) -> UploadOutcome:
+def upload(owner: User, name: str, file: UploadedFile[bytes]) -> UploadOutcome:
     """Ingest ``file`` into the owner's dataset ``name`` (created on first use).
 
     Raises DepthCSVError for a bad file (for a large file, only a bad header is seen here;
@@ -43,7 +47,7 @@ def upload(owner, name: str, file: UploadedFile) -> UploadOutcome:
             f"the file is {file.size:,} bytes, above the limit of "
             f"{settings.CELLSERVE_MAX_UPLOAD_BYTES:,} bytes"
         )
-    handle = file.file
+    handle: BinaryIO = file.file  # type: ignore[assignment]  # django-stubs: File.file is IO | None; an upload's is a binary file
     handle.seek(0)
     if file.size > settings.CELLSERVE_DEPTH_SYNC_MAX_BYTES:
         depth_csv.read_header(handle)
@@ -57,14 +61,16 @@ def upload(owner, name: str, file: UploadedFile) -> UploadOutcome:
     return UploadOutcome(dataset, created, result)
 
 
-def ingest_path(owner, name: str, handle: BinaryIO, progress=None) -> IngestResult:
+def ingest_path(
+    owner: User, name: str, handle: BinaryIO, progress: Callable[[int], None] | None = None
+) -> IngestResult:
     """Ingest an open file into the owner's dataset in this process (the import command)."""
     with transaction.atomic():
         dataset, _ = _locked(owner, name)
         return store.ingest(dataset, handle, progress)
 
 
-def _locked(owner, name: str) -> tuple[DepthDataset, bool]:
+def _locked(owner: User, name: str) -> tuple[DepthDataset, bool]:
     dataset, created = DepthDataset.objects.select_for_update().get_or_create(
         owner=owner, name=name
     )
@@ -76,7 +82,7 @@ def _locked(owner, name: str) -> tuple[DepthDataset, bool]:
     return dataset, created
 
 
-def _queue(dataset: DepthDataset, file: UploadedFile) -> None:
+def _queue(dataset: DepthDataset, file: UploadedFile[bytes]) -> None:
     from depth_images import tasks
 
     dataset.pending_file.save(f"{dataset.pk}.csv", file, save=False)
@@ -85,7 +91,7 @@ def _queue(dataset: DepthDataset, file: UploadedFile) -> None:
     transaction.on_commit(lambda: tasks.ingest_dataset.delay(str(dataset.pk)))
 
 
-def claim(dataset_id) -> bool:
+def claim(dataset_id: str) -> bool:
     """Mark a queued upload processing; False when there is none (done, gone, redelivered)."""
     return bool(
         DepthDataset.objects.filter(
@@ -96,19 +102,19 @@ def claim(dataset_id) -> bool:
     )
 
 
-def ingest_queued(dataset_id) -> IngestResult:
+def ingest_queued(dataset_id: str) -> IngestResult:
     """Parse the dataset's pending file and store it; the file is removed on success."""
     with transaction.atomic():
         dataset = DepthDataset.objects.select_for_update().get(pk=dataset_id)
         name = dataset.pending_file.name
         with dataset.pending_file.open("rb") as handle:
-            result = store.ingest(dataset, handle)
+            result = store.ingest(dataset, handle)  # type: ignore[arg-type]  # django-stubs: a FieldFile proxies a binary file but is no BinaryIO
         DepthDataset.objects.filter(pk=dataset_id).update(pending_file="")
-    dataset.pending_file.storage.delete(name)
+    dataset.pending_file.storage.delete(name)  # type: ignore[arg-type]  # django-stubs: FieldFile.name is Optional; a pending file has one
     return result
 
 
-def fail(dataset_id, message: str) -> None:
+def fail(dataset_id: str, message: str) -> None:
     """End a queued upload refused: the message is shown; rows stay as they were."""
     dataset = DepthDataset.objects.filter(pk=dataset_id).first()
     if dataset is None:

@@ -13,15 +13,17 @@ with one matrix product.
 from __future__ import annotations
 
 from functools import cache
+from typing import cast
 
 import numpy as np
+import numpy.typing as npt
 
 SOURCE_WIDTH = 200
 TARGET_WIDTH = 150
 
 
 @cache
-def area_matrix(source: int, target: int) -> np.ndarray:
+def area_matrix(source: int, target: int) -> npt.NDArray[np.float32]:
     """(source, target) weights: column j averages input pixels by their overlap with j."""
     scale = source / target
     edges = np.arange(target + 1) * scale
@@ -34,12 +36,12 @@ def area_matrix(source: int, target: int) -> np.ndarray:
         None,
     )
     # float32 halves the memory traffic; its 24-bit mantissa is exact far beyond 0-255.
-    matrix = (overlap / scale).astype(np.float32)
+    matrix: npt.NDArray[np.float32] = (overlap / scale).astype(np.float32)
     matrix.setflags(write=False)
     return matrix
 
 
-def resize_rows(rows: np.ndarray, target: int = TARGET_WIDTH) -> np.ndarray:
+def resize_rows(rows: np.ndarray, target: int = TARGET_WIDTH) -> npt.NDArray[np.uint8]:
     """Resize every row of ``rows`` (n, source) to ``target`` pixels; uint8 out, rounded."""
     resized = rows.astype(np.float32, copy=False) @ area_matrix(rows.shape[1], target)
-    return np.clip(np.rint(resized), 0, 255).astype(np.uint8)
+    return cast(npt.NDArray[np.uint8], np.clip(np.rint(resized), 0, 255).astype(np.uint8))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 from django.db import connection
@@ -24,7 +24,7 @@ class IngestResult:
     rows_replaced: int
     skipped_empty_rows: int
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -79,8 +79,9 @@ def _copy_writer(dataset: DepthDataset) -> Iterator[Callable[[np.ndarray, np.nda
             yield lambda keys, rows: copy.write(_copy_records(dataset, keys, rows))
             copy.write(COPY_TRAILER)
         if not direct:
+            # Table and column names come from the model's own metadata, never from input.
             cursor.execute(
-                f"INSERT INTO {rows_table} {columns} SELECT * FROM depth_stage "
+                f"INSERT INTO {rows_table} {columns} SELECT * FROM depth_stage "  # noqa: S608
                 "ON CONFLICT (dataset_id, depth) DO UPDATE SET pixels = EXCLUDED.pixels"
             )
             cursor.execute("DROP TABLE depth_stage")

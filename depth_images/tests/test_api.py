@@ -37,7 +37,8 @@ def test_upload_creates_a_dataset_with_its_summary(api_client, small_csv):
         "skipped_empty_rows": 1,
     }
     dataset = body["dataset"]
-    assert dataset["status"] == "ready" and dataset["row_count"] == 50
+    assert dataset["status"] == "ready"
+    assert dataset["row_count"] == 50
     assert (dataset["depth_min"], dataset["depth_max"], dataset["width"]) == (9000.1, 9005.0, 150)
     assert body["status_url"].endswith(f"{URL}{dataset['id']}/")
     assert api_client.get(URL).json()["results"][0]["name"] == "well-1"
@@ -51,7 +52,8 @@ def test_second_upload_replaces_same_depths_and_adds_new_ones(api_client, datase
     assert response.json()["ingest"]["rows_added"] == 10
     assert response.json()["ingest"]["rows_replaced"] == 20
     detail = api_client.get(f"{URL}{dataset['id']}/").json()
-    assert detail["row_count"] == 60 and detail["depth_max"] == 9006.0
+    assert detail["row_count"] == 60
+    assert detail["depth_max"] == 9006.0
     frame = api_client.get(f"{URL}{dataset['id']}/frame.npy", {"depth_min": 9003.1})
     expected = resize.resize_rows(synthetic.pixel_rows(30, seed=7).astype(np.float64))
     assert np.array_equal(np.load(io.BytesIO(frame.content)), expected)
@@ -110,7 +112,8 @@ def test_frame_png_stacks_rows_through_the_colormap(api_client, dataset):
         {"depth_min": 9000.1, "depth_max": 9001.0, "colors": "000000,8b4513,ffffff"},
     )
     assert response.status_code == 200, response.content
-    assert response["Content-Type"] == "image/png" and response["X-Rows"] == "10"
+    assert response["Content-Type"] == "image/png"
+    assert response["X-Rows"] == "10"
     image = np.asarray(Image.open(io.BytesIO(response.content)))
     assert image.shape == (10, 150, 3)
     rows = resize.resize_rows(synthetic.pixel_rows(10).astype(np.float64))
@@ -121,8 +124,10 @@ def test_frame_png_stacks_rows_through_the_colormap(api_client, dataset):
 def test_frame_npy_is_the_raw_rows(api_client, dataset, load_npy):
     response = api_client.get(f"{URL}{dataset['id']}/frame.npy")
     rows = load_npy(response.content)
-    assert rows.dtype == np.uint8 and rows.shape == (50, 150)
-    assert response["X-Depth-Min"] == "9000.1" and response["X-Depth-Max"] == "9005"
+    assert rows.dtype == np.uint8
+    assert rows.shape == (50, 150)
+    assert response["X-Depth-Min"] == "9000.1"
+    assert response["X-Depth-Max"] == "9005"
 
 
 def test_frame_contrast_clips_outside_vmin_vmax(api_client, dataset):
@@ -139,7 +144,8 @@ def test_frame_404_outside_the_data_and_400_above_the_row_limit(api_client, data
     )
     settings.CELLSERVE_DEPTH_MAX_FRAME_ROWS = 10
     response = api_client.get(f"{URL}{dataset['id']}/frame.png")
-    assert response.status_code == 400 and "more than 10 rows" in response.json()["detail"]
+    assert response.status_code == 400
+    assert "more than 10 rows" in response.json()["detail"]
 
 
 def test_colormap_list(api_client):
@@ -168,7 +174,8 @@ def test_delete_removes_the_dataset_and_its_rows(api_client, dataset, user):
 def test_upload_into_a_busy_dataset_is_409(api_client, dataset, small_csv):
     DepthDataset.objects.filter(pk=dataset["id"]).update(status=DatasetStatus.PENDING)
     response = post_csv(api_client, small_csv)
-    assert response.status_code == 409 and "still being ingested" in response.json()["detail"]
+    assert response.status_code == 409
+    assert "still being ingested" in response.json()["detail"]
 
 
 def _lines(rows=50) -> list[str]:

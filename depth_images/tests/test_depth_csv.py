@@ -30,25 +30,30 @@ def with_line(line_number: int, text: str, rows=20) -> bytes:
 
 def test_real_shape_file_parses_to_keys_and_resized_rows():
     table = read(synthetic.csv_bytes())
-    assert len(table.keys) == synthetic.REAL_ROWS and table.skipped_empty_rows == 1
-    assert table.keys[0] == 9_000_100 and table.keys[-1] == 9_546_000
+    assert len(table.keys) == synthetic.REAL_ROWS
+    assert table.skipped_empty_rows == 1
+    assert table.keys[0] == 9_000_100
+    assert table.keys[-1] == 9_546_000
     assert np.all(np.diff(table.keys) == 100)
     expected = resize.resize_rows(synthetic.pixel_rows(synthetic.REAL_ROWS).astype(np.float64))
-    assert table.rows.dtype == np.uint8 and np.array_equal(table.rows, expected)
+    assert table.rows.dtype == np.uint8
+    assert np.array_equal(table.rows, expected)
 
 
 @pytest.mark.parametrize("chunk_rows", [1, 7, 19, 20, 1000])
 def test_chunking_does_not_change_the_result(chunk_rows):
     data = synthetic.csv_bytes(20)
     whole, chunked = read(data), read(data, chunk_rows=chunk_rows)
-    assert np.array_equal(whole.keys, chunked.keys) and np.array_equal(whole.rows, chunked.rows)
+    assert np.array_equal(whole.keys, chunked.keys)
+    assert np.array_equal(whole.rows, chunked.rows)
     assert chunked.skipped_empty_rows == 1
 
 
 def test_bom_and_windows_line_endings_are_accepted():
     plain = read(synthetic.csv_bytes(10))
     odd = read(b"\xef\xbb\xbf" + synthetic.csv_bytes(10, newline="\r\n"))
-    assert np.array_equal(plain.keys, odd.keys) and np.array_equal(plain.rows, odd.rows)
+    assert np.array_equal(plain.keys, odd.keys)
+    assert np.array_equal(plain.rows, odd.rows)
     assert odd.skipped_empty_rows == 1
 
 
@@ -56,12 +61,14 @@ def test_bom_and_windows_line_endings_are_accepted():
 def test_trailing_empty_rows_of_either_kind_are_skipped_and_counted(chunk_rows):
     data = synthetic.csv_bytes(10, trailing_empty=False) + b"\n" + b"," * 200 + b"\n\n"
     table = read(data, chunk_rows=chunk_rows)
-    assert len(table.keys) == 10 and table.skipped_empty_rows == 3
+    assert len(table.keys) == 10
+    assert table.skipped_empty_rows == 3
 
 
 def test_no_trailing_newline_and_no_empty_row():
     table = read(synthetic.csv_bytes(5, trailing_empty=False).rstrip(b"\n"))
-    assert len(table.keys) == 5 and table.skipped_empty_rows == 0
+    assert len(table.keys) == 5
+    assert table.skipped_empty_rows == 0
 
 
 def test_same_depth_written_differently_is_the_same_key():
@@ -151,5 +158,5 @@ def test_bad_files_name_the_line_and_the_problem(data, message, chunk_rows):
 
 def test_crlf_and_bom_do_not_shift_line_numbers():
     data = b"\xef\xbb\xbf" + with_line(6, "9000.5,1.0,abc" + ",1.0" * 198).replace(b"\n", b"\r\n")
-    with pytest.raises(DepthCSVError, match="^line 6: col2 value 'abc' is not a number"):
+    with pytest.raises(DepthCSVError, match=r"^line 6: col2 value 'abc' is not a number"):
         read(data)

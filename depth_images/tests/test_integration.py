@@ -8,9 +8,9 @@ import io
 import numpy as np
 import pytest
 
-from conftest import poll, token_session
 from depth_images import synthetic
 from depth_images.services import resize
+from tests.helpers.http import poll, token_session
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 TIMEOUT_S = 120
@@ -57,7 +57,8 @@ def test_large_upload_is_ingested_by_the_worker_then_served(session, celery_work
     expected = resize.resize_rows(synthetic.pixel_rows(1000).astype(np.float64))
     assert np.array_equal(np.load(io.BytesIO(frame.content)), expected)
     png = session.get(f"{status_url}frame.png?colormap=copper&vmin=20&vmax=230")
-    assert png.status_code == 200 and png.content.startswith(b"\x89PNG")
+    assert png.status_code == 200
+    assert png.content.startswith(b"\x89PNG")
 
 
 def test_bad_large_upload_ends_failed_and_keeps_the_rows(session, celery_worker_process):
@@ -75,5 +76,6 @@ def test_bad_large_upload_ends_failed_and_keeps_the_rows(session, celery_worker_
     failed = wait_for(session, status_url, log)
     assert failed["status"] == "failed"
     assert failed["error_message"] == "line 151: col1 value 999.0 is outside 0-255"
-    assert failed["row_count"] == 100 and failed["depth_max"] == 9010.0
+    assert failed["row_count"] == 100
+    assert failed["depth_max"] == 9010.0
     assert session.get(frame_url, timeout=30).content == before

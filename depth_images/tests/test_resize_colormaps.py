@@ -21,10 +21,12 @@ def test_area_matrix_averages_each_output_pixels_footprint():
 def test_resize_keeps_constants_and_the_mean():
     rows = np.random.default_rng(0).uniform(13, 237, (64, 200))
     resized = resize.resize_rows(rows)
-    assert resized.shape == (64, 150) and resized.dtype == np.uint8
+    assert resized.shape == (64, 150)
+    assert resized.dtype == np.uint8
     assert np.array_equal(resize.resize_rows(np.full((2, 200), 77.0)), np.full((2, 150), 77))
     assert np.allclose(resized.mean(axis=1), rows.mean(axis=1), atol=0.6)
-    assert resized.min() >= np.floor(rows.min()) and resized.max() <= np.ceil(rows.max())
+    assert resized.min() >= np.floor(rows.min())
+    assert resized.max() <= np.ceil(rows.max())
 
 
 def test_resize_equals_opencv_inter_area():
@@ -38,7 +40,8 @@ def test_range_keys_are_inclusive_and_exact():
     assert depths.range_keys(9000.1, 9000.3) == (9_000_100, 9_000_300)
     assert depths.range_keys(9000.05, 9000.15) == (9_000_050, 9_000_150)
     keys, ok = depths.to_keys(np.array([9000.1, 0.1 + 0.2, 1.00049, np.nan]))
-    assert keys[:2].tolist() == [9_000_100, 300] and ok.tolist() == [True, True, False, False]
+    assert keys[:2].tolist() == [9_000_100, 300]
+    assert ok.tolist() == [True, True, False, False]
 
 
 @pytest.mark.parametrize("name", ["viridis", "gray", "copper", "YlOrBr_r", "turbo"])
@@ -60,7 +63,8 @@ def test_vmin_vmax_stretch_and_clip():
 def test_custom_colors_interpolate_between_the_given_colors():
     cmap = colormaps.resolve(colors=["000000", "#8b4513", "white"])
     table = colormaps.lookup_table(cmap)
-    assert table[0].tolist() == [0, 0, 0] and table[255].tolist() == [255, 255, 255]
+    assert table[0].tolist() == [0, 0, 0]
+    assert table[255].tolist() == [255, 255, 255]
     assert np.abs(table[128].astype(int) - [0x8B, 0x45, 0x13]).max() <= 2
 
 

@@ -7,9 +7,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from predictions import selectors
 from predictions.api.predictions import read_json, require_completed
 from predictions.api.serializers import ShapeAnalysisSerializer
-from predictions.models import PredictionJob
 
 
 class ShapeAnalysisView(APIView):
@@ -25,8 +25,10 @@ class ShapeAnalysisView(APIView):
         try:
             job_uuid = uuid.UUID(job_id)
         except ValueError:
-            raise ValidationError({"job_id": [f"{job_id!r} is not a valid job id (UUID)"]})
-        job = PredictionJob.objects.filter(pk=job_uuid, owner=request.user).first()
+            raise ValidationError(
+                {"job_id": [f"{job_id!r} is not a valid job id (UUID)"]}
+            ) from None
+        job = selectors.job_for(request.user, job_uuid)
         if job is None:
             raise NotFound("no such job")
         require_completed(job)

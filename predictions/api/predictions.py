@@ -6,15 +6,16 @@ from django.db.models import Count
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
-from rest_framework import mixins, status, viewsets
+from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import APIException, NotFound, PermissionDenied, Throttled
+from rest_framework.exceptions import NotFound, PermissionDenied, Throttled
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.throttling import ScopedRateThrottle
 
+from config.exceptions import NotReady
 from config.media import serve_file
 from config.rest import OwnedObjectsMixin
 from predictions.api import serializers as s
@@ -22,16 +23,11 @@ from predictions.models import JobStatus, PredictionJob
 from predictions.services import evaluate, images, jobs, limits, measure
 
 
-class JobNotReady(APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_code = "job_not_ready"
-
-
 def require_completed(job: PredictionJob) -> None:
     if job.status == JobStatus.COMPLETED:
         return
     reason = f": {job.error_message}" if job.error_message else ""
-    raise JobNotReady(
+    raise NotReady(
         {
             "detail": f"job is {job.status}{reason}; results exist only once it is completed",
             "status": job.status,
@@ -119,7 +115,7 @@ class PredictionJobViewSet(
         try:
             job = jobs.cancel(job.pk)
         except jobs.JobFinished as exc:
-            raise JobNotReady({"detail": str(exc), "status": job.status}) from exc
+            raise NotReady({"detail": str(exc), "status": job.status}) from exc
         return Response(s.JobStatusSerializer(job).data)
 
     @extend_schema(summary="Job status", responses={200: s.JobStatusSerializer})
@@ -177,7 +173,9 @@ class PredictionJobViewSet(
         upload = body.validated_data["ground_truth"]
         s.validated_upload("ground_truth", upload, images.validate_labels, shape=job.mask_shape)
         # The header matched the job's own mask shape, so decoding is bounded by the image.
-        truth = images.decode_labels(upload, job.mask_shape, settings.CELLSERVE_MAX_IMAGE_PIXELS)
+        truth = images.decode_labels(
+            upload, job.mask_shape, max_pixels=settings.CELLSERVE_MAX_IMAGE_PIXELS
+        )
         with job.result_masks.open("rb") as handle:
             predicted = images.load_npy(handle.read())
         return Response(evaluate.evaluate(truth, predicted))

@@ -4,7 +4,7 @@ from rest_framework import serializers
 
 from config.rest import PresentChoiceField, SingleValuedFormSerializer
 from predictions.models import ModelType, PredictionJob
-from predictions.services import images, jobs, measure
+from predictions.services import engines, images, jobs, measure
 from predictions.services.jobs import JobRequest
 
 
@@ -35,9 +35,15 @@ class PredictionJobCreateSerializer(SingleValuedFormSerializer):
         max_value=2000,
         help_text="Typical cell diameter in pixels; empty or 0 estimates it.",
     )
-    flow_threshold = serializers.FloatField(default=0.4, min_value=0, max_value=10)
-    cellprob_threshold = serializers.FloatField(default=0.0, min_value=-10, max_value=10)
-    min_size = serializers.IntegerField(default=15, min_value=0, max_value=10_000_000)
+    flow_threshold = serializers.FloatField(
+        default=engines.DEFAULTS.flow_threshold, min_value=0, max_value=10
+    )
+    cellprob_threshold = serializers.FloatField(
+        default=engines.DEFAULTS.cellprob_threshold, min_value=-10, max_value=10
+    )
+    min_size = serializers.IntegerField(
+        default=engines.DEFAULTS.min_size, min_value=0, max_value=10_000_000
+    )
     input_masks = serializers.FileField(
         required=False,
         allow_empty_file=True,
@@ -62,13 +68,13 @@ class PredictionJobCreateSerializer(SingleValuedFormSerializer):
 
     def to_job_request(self) -> JobRequest:
         data = self.validated_data
-        return JobRequest(
-            model_type=data["model_type"],
+        params = engines.SegmentationParams(
             diameter=data.get("diameter") or None,
             flow_threshold=data["flow_threshold"],
             cellprob_threshold=data["cellprob_threshold"],
             min_size=data["min_size"],
         )
+        return JobRequest(model_type=data["model_type"], params=params)
 
 
 @extend_schema_field({"type": "string", "format": "uri-reference", "nullable": True})

@@ -28,7 +28,7 @@ def segment_files(
     engine = engines.get_engine(model_type)
     for path in paths:
         try:
-            image = images.decode_image(path, max_pixels)
+            image = images.decode_image(path, max_pixels=max_pixels)
             result = engine.segment(image, params)
             summary = outputs.write_results_atomically(
                 out_dir / path.stem, image, images.relabel_sequential(result.masks), result.flows
@@ -40,7 +40,7 @@ def segment_files(
 
 
 def measure_file(image_path: Path, masks_path: Path, out_dir: Path, max_pixels: int) -> FileOutcome:
-    image = images.decode_image(image_path, max_pixels)
-    masks = images.decode_labels(masks_path, image.shape[:2], max_pixels)
+    image = images.decode_image(image_path, max_pixels=max_pixels)
+    masks = images.decode_labels(masks_path, image.shape[:2], max_pixels=max_pixels)
     summary = outputs.write_results_atomically(out_dir / image_path.stem, image, masks, None)
     return FileOutcome(image_path, out_dir / image_path.stem, summary.num_cells)

@@ -7,8 +7,10 @@ so the cost does not grow with the product of the two cell counts.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import maximum_bipartite_matching
 
@@ -21,13 +23,13 @@ class Overlaps:
 
     true_index: np.ndarray
     pred_index: np.ndarray
-    intersection: np.ndarray
-    union: np.ndarray
+    intersection: npt.NDArray[np.intp]
+    union: npt.NDArray[np.intp]
     true_areas: np.ndarray
     pred_areas: np.ndarray
 
     @property
-    def iou(self) -> np.ndarray:
+    def iou(self) -> npt.NDArray[np.float64]:
         return self.intersection / self.union
 
 
@@ -95,7 +97,7 @@ def aggregated_jaccard(ov: Overlaps) -> float:
 
 def evaluate(
     true: np.ndarray, pred: np.ndarray, thresholds: tuple[float, ...] = DEFAULT_THRESHOLDS
-) -> dict:
+) -> dict[str, Any]:
     ov = overlaps(true, pred)
     tp = {t: matched_count(ov, t) for t in thresholds}
     return {

@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import io
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 import numpy as np
+import numpy.typing as npt
 import tifffile
 from PIL import Image
 from scipy import ndimage
 from skimage.segmentation import find_boundaries
+
+from predictions.services import labels
 
 OVERLAY_ALPHA = 0.45
 UINT16_MAX = np.iinfo(np.uint16).max
@@ -35,37 +39,10 @@ def display_rgb(image: np.ndarray) -> np.ndarray:
     return np.repeat(rgb, 3, axis=2) if rgb.shape[2] == 1 else rgb
 
 
-def label_palette(num_labels: int, seed: int = 0) -> np.ndarray:
-    """(num_labels + 1, 3) uint8 colours, index 0 black; bright, shuffled so neighbours differ."""
-    rng = np.random.default_rng(seed)
-    hues = rng.permutation(num_labels) / max(num_labels, 1)
-    hsv = np.stack([hues, np.full(num_labels, 0.85), np.full(num_labels, 1.0)], axis=1)
-    rgb = _hsv_to_rgb(hsv)
-    return np.vstack([np.zeros((1, 3), np.uint8), (rgb * 255).astype(np.uint8)])
-
-
-def _hsv_to_rgb(hsv: np.ndarray) -> np.ndarray:
-    h, s, v = hsv[:, 0] * 6, hsv[:, 1], hsv[:, 2]
-    sector = np.floor(h).astype(int) % 6
-    f = h - np.floor(h)
-    p, q, t = v * (1 - s), v * (1 - s * f), v * (1 - s * (1 - f))
-    table = np.stack(
-        [
-            np.stack([v, t, p], 1),
-            np.stack([q, v, p], 1),
-            np.stack([p, v, t], 1),
-            np.stack([p, q, v], 1),
-            np.stack([t, p, v], 1),
-            np.stack([v, p, q], 1),
-        ]
-    )
-    return table[sector, np.arange(len(h))]
-
-
 def render_overlay(image: np.ndarray, masks: np.ndarray) -> np.ndarray:
     """The image with each cell tinted in its own colour and white cell boundaries."""
     base = display_rgb(image)
-    colours = label_palette(int(masks.max()))
+    colours = labels.label_colors(int(masks.max(initial=0)))
     inside = masks > 0
     tint = colours[masks[inside]].astype(np.float32)
     base[inside] = (base[inside] * (1 - OVERLAY_ALPHA) + tint * OVERLAY_ALPHA).astype(np.uint8)
@@ -78,7 +55,7 @@ def write_png(rgb: np.ndarray, target: str | Path | BinaryIO) -> None:
     Image.fromarray(rgb).save(target, format="PNG", compress_level=1)
 
 
-def to_uint16(image: np.ndarray) -> np.ndarray:
+def to_uint16(image: np.ndarray) -> npt.NDArray[np.uint16]:
     """Pixel values for the 16-bit cell TIFFs.
 
     Integer images keep their values. Float images in [0, 1] are scaled to the full
@@ -87,10 +64,14 @@ def to_uint16(image: np.ndarray) -> np.ndarray:
     if image.dtype.kind in "ui":
         return image.astype(np.uint16, copy=False)
     values = image * UINT16_MAX if image.size and np.nanmax(image) <= 1.0 else image
-    return np.clip(np.nan_to_num(values), 0, UINT16_MAX).astype(np.uint16)
+    return cast(
+        npt.NDArray[np.uint16], np.clip(np.nan_to_num(values), 0, UINT16_MAX).astype(np.uint16)
+    )
 
 
-def cell_crops(image16: np.ndarray, masks: np.ndarray):
+def cell_crops(
+    image16: np.ndarray, masks: np.ndarray
+) -> Iterator[tuple[int, npt.NDArray[np.uint16]]]:
     """Yield (label, crop) for every cell: its bounding box, pixels outside the cell set to 0."""
     for index, box in enumerate(ndimage.find_objects(masks)):
         if box is None:

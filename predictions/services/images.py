@@ -15,15 +15,15 @@ import io
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO, cast
 
 import numpy as np
+import numpy.typing as npt
 import tifffile
 from PIL import Image, UnidentifiedImageError
 
-DEFAULT_MAX_PIXELS = 100_000_000
-# Decoded bytes up to which validation decodes the whole file; above it, only a bounded part.
-DEFAULT_DECODE_BUDGET = 64 * 1024 * 1024
+from predictions.services.labels import label_dtype
+
 TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 NPY_MAGIC = b"\x93NUMPY"
 IMAGE_FORMATS = "PNG, JPEG or TIFF"
@@ -148,14 +148,15 @@ class ImageInfo:
 
 def validate_image(
     source: BinaryIO,
-    max_pixels: int = DEFAULT_MAX_PIXELS,
-    decode_budget: int = DEFAULT_DECODE_BUDGET,
+    *,
+    max_pixels: int,
+    decode_budget: int,
 ) -> ImageInfo:
     """Check an upload in bounded time and memory; the worker decodes it for real."""
     data = _rewound(source, "file")
-    info = probe_image(data, max_pixels)
+    info = probe_image(data, max_pixels=max_pixels)
     if info.decoded_bytes <= decode_budget:
-        decode_image(data, max_pixels)
+        decode_image(data, max_pixels=max_pixels)
     elif info.kind == "tiff":
         _check_tiff_structure(data)
     else:
@@ -163,11 +164,12 @@ def validate_image(
     return info
 
 
-def probe_image(handle: BinaryIO, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageInfo:
+def probe_image(handle: BinaryIO, *, max_pixels: int) -> ImageInfo:
     """The kind, shape and dtype of an image, from its header alone."""
     handle.seek(0)
     magic = handle.read(4)
     handle.seek(0)
+    dtype: npt.DTypeLike | None
     if magic in TIFF_MAGIC:
         shape, dtype = _tiff_shape(handle, max_pixels)
         kind = "tiff"
@@ -177,7 +179,7 @@ def probe_image(handle: BinaryIO, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image
         if channels is None:
             raise ImageError(f"unsupported image mode {img.mode!r}")
         shape = (img.height, img.width) if channels == 1 else (img.height, img.width, channels)
-        kind = img.format.lower()
+        kind = img.format.lower()  # type: ignore[union-attr]  # Pillow: format is Optional; _open_pil kept only PNG or JPEG
     _check_size(shape)
     return ImageInfo(kind, tuple(int(n) for n in shape), np.dtype(dtype))
 
@@ -250,7 +252,7 @@ def _check_pil_structure(handle: BinaryIO, info: ImageInfo) -> None:
         raise ImageError(f"image is truncated or corrupt ({exc})") from exc
 
 
-def decode_image(source: Source, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+def decode_image(source: Source, *, max_pixels: int) -> np.ndarray:
     """Decode a PNG, JPEG or TIFF into a 2D (H, W) or colour (H, W, 3) array.
 
     Alpha is dropped: it carries no signal for segmentation. Pixel values and dtype are
@@ -284,15 +286,16 @@ def _normalize_channels(array: np.ndarray) -> np.ndarray:
 def validate_labels(
     source: BinaryIO,
     shape: tuple[int, ...],
-    max_pixels: int = DEFAULT_MAX_PIXELS,
-    decode_budget: int = DEFAULT_DECODE_BUDGET,
+    *,
+    max_pixels: int,
+    decode_budget: int,
 ) -> ImageInfo:
     """Check an uploaded label image against the image's shape, in bounded time and memory."""
     data = _rewound(source, "mask file")
-    info = probe_labels(data, max_pixels)
+    info = probe_labels(data, max_pixels=max_pixels)
     _check_label_shape(info.shape, shape)
     if info.decoded_bytes <= decode_budget:
-        decode_labels(data, shape, max_pixels)
+        decode_labels(data, shape, max_pixels=max_pixels)
     elif info.kind == "tiff":
         _check_tiff_structure(data)
     elif info.kind == "png":
@@ -300,14 +303,14 @@ def validate_labels(
     return info
 
 
-def probe_labels(handle: BinaryIO, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageInfo:
+def probe_labels(handle: BinaryIO, *, max_pixels: int) -> ImageInfo:
     """The kind, shape and dtype of a label image, from its header alone."""
     handle.seek(0)
     if handle.read(len(NPY_MAGIC)) == NPY_MAGIC:
         info = _npy_header(handle)
         _check_pixels(info.shape if len(info.shape) >= 2 else (1, 1), max_pixels)
     else:
-        info = probe_image(handle, max_pixels)
+        info = probe_image(handle, max_pixels=max_pixels)
         if info.kind == "jpeg":
             raise ImageError(f"masks must be lossless ({LABEL_FORMATS}), not JPEG")
     if info.dtype.kind not in "uibf":
@@ -340,7 +343,7 @@ def _check_label_shape(labels: tuple[int, ...], image: tuple[int, ...] | None) -
 
 
 def decode_labels(
-    source: Source, shape: tuple[int, int] | None = None, max_pixels: int = DEFAULT_MAX_PIXELS
+    source: Source, shape: tuple[int, ...] | None = None, *, max_pixels: int
 ) -> np.ndarray:
     """Decode a label image (.npy, .tif or .png): integers, 0 for background.
 
@@ -354,7 +357,7 @@ def decode_labels(
         labels = load_npy(data)
         _check_pixels(labels.shape, max_pixels)
     else:
-        labels = decode_image(io.BytesIO(data), max_pixels)
+        labels = decode_image(io.BytesIO(data), max_pixels=max_pixels)
     _check_label_shape(labels.shape, None)
     if labels.dtype.kind == "f":
         if not np.all(np.isfinite(labels)) or np.any(labels != np.round(labels)):
@@ -372,13 +375,13 @@ def relabel_sequential(labels: np.ndarray) -> np.ndarray:
     ids, inverse = np.unique(labels, return_inverse=True)
     has_background = ids.size and ids[0] == 0
     new_ids = np.arange(ids.size) + (0 if has_background else 1)
-    dtype = np.uint16 if new_ids.size < 2**16 else np.uint32
+    dtype = label_dtype(int(new_ids.max(initial=0)))
     return new_ids.astype(dtype)[inverse.reshape(labels.shape)]
 
 
 def load_npy(data: bytes) -> np.ndarray:
     """A .npy array, never unpickling objects (uploaded files are untrusted)."""
     try:
-        return np.load(io.BytesIO(data), allow_pickle=False)
+        return cast(npt.NDArray[Any], np.load(io.BytesIO(data), allow_pickle=False))
     except Exception as exc:
         raise ImageError(f".npy file could not be read ({exc})") from exc

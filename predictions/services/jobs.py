@@ -13,20 +13,28 @@ import logging
 import re
 import tempfile
 import unicodedata
+import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
+import numpy.typing as npt
 from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
+from django.db.models.fields.files import FieldFile
 from django.utils import timezone
 
 from predictions.models import ACTIVE_STATUSES, JobStage, JobStatus, PredictionJob
 from predictions.services import engines, images, leases, outputs
 from predictions.signals import job_completed
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 logger = logging.getLogger(__name__)
 
@@ -50,22 +58,19 @@ class JobFinished(Exception):
 @dataclass(frozen=True)
 class JobRequest:
     model_type: str
-    diameter: float | None
-    flow_threshold: float
-    cellprob_threshold: float
-    min_size: int
+    params: engines.SegmentationParams = engines.DEFAULTS
 
 
 @dataclass(frozen=True)
 class Upload:
     """An uploaded file, validated: what its header says it is decides how it is stored."""
 
-    file: UploadedFile
+    file: UploadedFile[bytes]
     info: images.ImageInfo
 
 
 def create_job(
-    owner, image: Upload, request: JobRequest, masks: Upload | None = None
+    owner: User, image: Upload, request: JobRequest, masks: Upload | None = None
 ) -> PredictionJob:
     """Save the row (pending) and queue its work once the transaction commits."""
     job = PredictionJob(
@@ -73,12 +78,12 @@ def create_job(
         input_image_name=_display_name(image.file.name),
         input_masks_name=_display_name(masks.file.name) if masks else "",
         model_type=request.model_type,
-        diameter=request.diameter,
-        flow_threshold=request.flow_threshold,
-        cellprob_threshold=request.cellprob_threshold,
-        min_size=request.min_size,
+        diameter=request.params.diameter,
+        flow_threshold=request.params.flow_threshold,
+        cellprob_threshold=request.params.cellprob_threshold,
+        min_size=request.params.min_size,
         stage=JobStage.MEASURE if masks else JobStage.SEGMENT,
-        stored_bytes=image.file.size + (masks.file.size if masks else 0),
+        stored_bytes=image.file.size + (masks.file.size if masks else 0),  # type: ignore[operator]  # django-stubs: UploadedFile.size is Optional; an upload's is set
     )
     job.input_image.save(stored_name(image), image.file, save=False)
     if masks:
@@ -87,7 +92,7 @@ def create_job(
         job.save()
     except Exception:
         for field in (job.input_image, job.input_masks):
-            if field:
+            if field.name:  # what FieldFile's truth test checks; narrows it to str
                 field.storage.delete(field.name)
         raise
     transaction.on_commit(lambda: send(job.pk, job.stage, 1))
@@ -106,7 +111,7 @@ def _display_name(name: str | None) -> str:
     return (name or "")[:255]
 
 
-def send(job_id, stage: str, attempt: int) -> None:
+def send(job_id: uuid.UUID, stage: str, attempt: int) -> None:
     """Queue the task a job needs next, remembering its id so a cancel can revoke it."""
     from predictions import tasks
 
@@ -117,7 +122,9 @@ def send(job_id, stage: str, attempt: int) -> None:
 
 def load_image(job: PredictionJob) -> np.ndarray:
     with job.input_image.open("rb") as handle:
-        return images.decode_image(io.BytesIO(handle.read()), settings.CELLSERVE_MAX_IMAGE_PIXELS)
+        return images.decode_image(
+            io.BytesIO(handle.read()), max_pixels=settings.CELLSERVE_MAX_IMAGE_PIXELS
+        )
 
 
 def segmentation_params(job: PredictionJob) -> engines.SegmentationParams:
@@ -143,11 +150,15 @@ def segment(lease: leases.Lease) -> None:
         )
 
 
-def _segmentation_inputs(job: PredictionJob, image: np.ndarray):
+def _segmentation_inputs(
+    job: PredictionJob, image: np.ndarray
+) -> tuple[npt.NDArray[np.unsignedinteger[Any]], npt.NDArray[np.float32] | None]:
     if job.has_uploaded_masks:
         with job.input_masks.open("rb") as handle:
             masks = images.decode_labels(
-                io.BytesIO(handle.read()), image.shape[:2], settings.CELLSERVE_MAX_IMAGE_PIXELS
+                io.BytesIO(handle.read()),
+                image.shape[:2],
+                max_pixels=settings.CELLSERVE_MAX_IMAGE_PIXELS,
             )
         return masks, None
     with default_storage.open(SEGMENTATION_WORK.format(id=job.id), "rb") as handle:
@@ -201,7 +212,7 @@ def fail(lease: leases.Lease, message: str) -> None:
     logger.warning("job %s failed: %s", lease.job_id, message)
 
 
-def cancel(job_id) -> PredictionJob:
+def cancel(job_id: uuid.UUID) -> PredictionJob:
     """End a pending or processing job cancelled; its running task, if any, is revoked.
 
     Raises JobFinished for a job that has already ended.
@@ -242,7 +253,7 @@ def _revoke(task_id: str, terminate: bool) -> None:
         logger.warning("could not revoke task %s: %s", task_id, exc)
 
 
-def delete_job(job_id) -> None:
+def delete_job(job_id: uuid.UUID) -> None:
     """Delete the row and every file it owns, cancelling the job first if it still runs."""
     with transaction.atomic():
         job = PredictionJob.objects.select_for_update().filter(pk=job_id).first()
@@ -251,12 +262,12 @@ def delete_job(job_id) -> None:
         if job.status in ACTIVE_STATUSES:
             _cancel_locked(job)
             job.refresh_from_db()
-        names = [f.name for f in owned_files(job)] + [SEGMENTATION_WORK.format(id=job.id)]
+        names = [f.name for f in owned_files(job) if f.name] + [SEGMENTATION_WORK.format(id=job.id)]
         job.delete()
-        transaction.on_commit(lambda: [default_storage.delete(name) for name in names])
+        transaction.on_commit(lambda: list(map(default_storage.delete, names)))
 
 
-def owned_files(job: PredictionJob):
+def owned_files(job: PredictionJob) -> list[FieldFile]:
     """Every stored file of the job, uploads and results."""
     fields = [
         job.input_image,
@@ -266,7 +277,7 @@ def owned_files(job: PredictionJob):
     return [f for f in fields if f]
 
 
-def _after_end(job_id, completed: bool = False) -> None:
+def _after_end(job_id: uuid.UUID, completed: bool = False) -> None:
     """What follows a job's end, once the row says so: drop the work file, tell listeners."""
     default_storage.delete(SEGMENTATION_WORK.format(id=job_id))
     if completed:
@@ -277,7 +288,7 @@ def _after_end(job_id, completed: bool = False) -> None:
         tasks.notify_job.delay(str(job_id))
 
 
-def _elapsed(job: PredictionJob, now) -> float | None:
+def _elapsed(job: PredictionJob, now: datetime) -> float | None:
     return (now - job.started_at).total_seconds() if job.started_at else None
 
 
@@ -290,7 +301,7 @@ DOWNLOADS = {
 }
 
 
-def notification_payload(job: PredictionJob) -> dict:
+def notification_payload(job: PredictionJob) -> dict[str, Any]:
     """What downstream systems learn about a finished job."""
     base = f"{settings.CELLSERVE_PUBLIC_URL.rstrip('/')}/api/v1/predictions/{job.id}/"
     urls = {"status": f"{base}status/", "results": f"{base}results/"}
@@ -317,7 +328,7 @@ def _store(path: Path, name: str) -> str:
         return _replace(name, handle)
 
 
-def _replace(name: str, content) -> str:
+def _replace(name: str, content: BinaryIO) -> str:
     """Save under exactly ``name``, replacing an earlier attempt's file."""
     default_storage.delete(name)
     return default_storage.save(name, File(content, name=Path(name).name))

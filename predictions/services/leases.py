@@ -17,10 +17,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import connections, transaction
-from django.db.models import F, Value
+from django.db.models import F, QuerySet, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -53,7 +54,7 @@ def lease_duration() -> timedelta:
     return timedelta(seconds=settings.CELLSERVE_LEASE_S)
 
 
-def claim(job_id, attempt: int, task_id: str = "") -> Lease | None:
+def claim(job_id: uuid.UUID | str, attempt: int, task_id: str = "") -> Lease | None:
     """Take a pending job for delivery ``attempt``; None for a stale or repeated message.
 
     A message is current only while the job waits for exactly this attempt, so a message the
@@ -77,13 +78,13 @@ def claim(job_id, attempt: int, task_id: str = "") -> Lease | None:
     return Lease(uuid.UUID(str(job_id)), token, attempt)
 
 
-def resume(job_id, attempt: int, token: str, task_id: str = "") -> Lease | None:
+def resume(job_id: uuid.UUID | str, attempt: int, token: str, task_id: str = "") -> Lease | None:
     """Continue a job whose previous step handed over its lease; None when it was lost."""
     lease = Lease(uuid.UUID(str(job_id)), uuid.UUID(token), attempt)
     return lease if renew(lease, task_id=task_id) else None
 
 
-def renew(lease: Lease, **changes) -> bool:
+def renew(lease: Lease, **changes: Any) -> bool:
     """Push the expiry forward; False once the lease is no longer this holder's."""
     return bool(
         PredictionJob.objects.filter(
@@ -100,7 +101,7 @@ def held_job(lease: Lease) -> PredictionJob:
     return job
 
 
-def _held(rows, lease: Lease) -> PredictionJob | None:
+def _held(rows: QuerySet[PredictionJob], lease: Lease) -> PredictionJob | None:
     return rows.filter(
         pk=lease.job_id, lease_token=lease.token, status=JobStatus.PROCESSING
     ).first()
@@ -134,7 +135,7 @@ class Heartbeat:
         self._thread.start()
         return self
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self._stop.set()
         self._thread.join()
 
@@ -158,14 +159,14 @@ def heartbeat(lease: Lease) -> Heartbeat:
     return Heartbeat(lease, settings.CELLSERVE_LEASE_S / 4)
 
 
-def expire(job_id) -> None:
+def expire(job_id: uuid.UUID | str) -> None:
     """End a lease now, because its worker process is known to be dead."""
     PredictionJob.objects.filter(pk=job_id, status=JobStatus.PROCESSING).update(
         lease_expires_at=timezone.now()
     )
 
 
-def release(job_id, **changes) -> int:
+def release(job_id: uuid.UUID, **changes: Any) -> int:
     """Clear the lease fields along with ``changes`` (the job's final state)."""
     return PredictionJob.objects.filter(pk=job_id).update(
         lease_token=None, lease_expires_at=None, **changes

@@ -6,11 +6,16 @@ under a limit. The creation rate is DRF's throttle (``job_create`` scope) in the
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models import Sum
 
 from predictions.models import ACTIVE_STATUSES, PredictionJob
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 
 class LimitExceeded(Exception):
@@ -38,7 +43,7 @@ class StorageQuotaExceeded(LimitExceeded):
         )
 
 
-def check_new_job(owner, incoming_bytes: int) -> None:
+def check_new_job(owner: User, incoming_bytes: int) -> None:
     """Raise a LimitExceeded when ``owner`` may not add a job of ``incoming_bytes`` now.
 
     Call inside the transaction that creates the job.

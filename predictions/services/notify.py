@@ -12,6 +12,7 @@ import hmac
 import json
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import requests
 from django.conf import settings
@@ -37,7 +38,7 @@ def verify(secret: str, timestamp: str, body: bytes, signature: str, max_age_s: 
     return age <= max_age_s and hmac.compare_digest(sign(secret, timestamp, body), signature)
 
 
-def encode(payload: dict) -> bytes:
+def encode(payload: dict[str, Any]) -> bytes:
     return json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
 
 
@@ -70,7 +71,7 @@ def post(url: str, body: bytes, secret: str, timeout_s: float) -> Attempt:
     return Attempt(response.status_code, error, elapsed)
 
 
-def deliver(job: PredictionJob, url: str, payload: dict) -> WebhookDelivery:
+def deliver(job: PredictionJob, url: str, payload: dict[str, Any]) -> WebhookDelivery:
     """POST ``payload`` once and record the attempt as the job's next WebhookDelivery."""
     attempt = post(url, encode(payload), settings.MODAL_WEBHOOK_SECRET, settings.WEBHOOK_TIMEOUT_S)
     return WebhookDelivery.objects.create(

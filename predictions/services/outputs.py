@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -25,7 +25,7 @@ SHAPE_ANALYSIS = "shape_analysis.json"
 class ResultSummary:
     num_cells: int
     mask_shape: tuple[int, int]
-    summary: dict
+    summary: dict[str, Any]
 
 
 def write_results(
@@ -43,13 +43,13 @@ def write_results(
     _write_json(metrics, directory / METRICS)
     _write_json(measure.shape_analysis_document(table), directory / SHAPE_ANALYSIS)
     return ResultSummary(
-        num_cells=int(len(table["cell_id"])),
+        num_cells=len(table["cell_id"]),
         mask_shape=(int(masks.shape[0]), int(masks.shape[1])),
         summary=metrics["summary"],
     )
 
 
-def _write_json(document: dict, path: Path) -> None:
+def _write_json(document: dict[str, Any], path: Path) -> None:
     path.write_text(json.dumps(document, allow_nan=False))
 
 
@@ -63,7 +63,7 @@ def write_results_atomically(
         result = write_results(staging / "out", image, masks, flows)
         if target.exists():
             shutil.rmtree(target)
-        os.replace(staging / "out", target)
+        (staging / "out").replace(target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return result

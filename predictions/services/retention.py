@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta
 
+from django.db.models import QuerySet
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -27,7 +28,7 @@ def ended_before(age: timedelta) -> datetime:
     return timezone.now() - age
 
 
-def expired_jobs(before: datetime):
+def expired_jobs(before: datetime) -> QuerySet[PredictionJob]:
     """Finished jobs that ended (or, lacking an end time, were created) before ``before``."""
     return (
         PredictionJob.objects.filter(status__in=FINISHED_STATUSES)

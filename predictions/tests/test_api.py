@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from conftest import png_bytes
 from predictions.models import JobStatus, PredictionJob
-from predictions.tests.factories import PredictionJobFactory
+from tests.helpers.factories import PredictionJobFactory
+from tests.helpers.images import png_bytes
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/predictions/"
@@ -48,7 +48,8 @@ def test_create_returns_the_seed_fields_and_queues(api_client, blobs_png, eager_
     assert response.status_code == 201
     body = response.json()
     assert list(body) == ["id", "status", "input_image", "model_type", "created_at"]
-    assert body["status"] == "pending" and body["model_type"] == "cpsam"
+    assert body["status"] == "pending"
+    assert body["model_type"] == "cpsam"
     # An unguessable folder of its own; the name is made safe and ends in the detected type.
     assert re.fullmatch(r"/media/input_images/[0-9a-f]{32}/cells\.png", body["input_image"])
 
@@ -82,14 +83,16 @@ def test_downloads_stream_the_result_files(api_client, completed_job, blobs):
     masks_response = api_client.get(f"{URL}{completed_job}/download_masks/")
     assert masks_response.status_code == 200
     masks = np.load(io.BytesIO(b"".join(masks_response.streaming_content)))
-    assert masks.shape == blobs.shape and sorted(np.unique(masks)) == [0, 1, 2, 3]
+    assert masks.shape == blobs.shape
+    assert sorted(np.unique(masks)) == [0, 1, 2, 3]
 
     flows = np.load(
         io.BytesIO(
             b"".join(api_client.get(f"{URL}{completed_job}/download_flows/").streaming_content)
         )
     )
-    assert flows.shape == (3, *blobs.shape) and flows.dtype == np.float32
+    assert flows.shape == (3, *blobs.shape)
+    assert flows.dtype == np.float32
 
     png = api_client.get(f"{URL}{completed_job}/download_segmented_image/")
     assert png["Content-Type"] == "image/png"
@@ -109,7 +112,7 @@ def test_shape_analysis(api_client, completed_job):
     assert cells[0]["euler_number"] == 1
 
 
-@pytest.mark.parametrize("job_id, code", [("", 400), ("not-a-uuid", 400), (None, 404)])
+@pytest.mark.parametrize(("job_id", "code"), [("", 400), ("not-a-uuid", 400), (None, 404)])
 def test_shape_analysis_bad_job_ids(api_client, job_id, code):
     import uuid
 
@@ -138,7 +141,8 @@ def test_evaluate_against_ground_truth(api_client, completed_job):
         {"ground_truth": upload(npy_bytes(np.zeros((5, 5), np.uint16)), "t.npy")},
         format="multipart",
     )
-    assert wrong.status_code == 400 and "5x5" in json.dumps(wrong.json())
+    assert wrong.status_code == 400
+    assert "5x5" in json.dumps(wrong.json())
 
 
 def test_uploaded_masks_skip_segmentation(run_job, api_client, blobs_png, blobs):
@@ -147,7 +151,8 @@ def test_uploaded_masks_skip_segmentation(run_job, api_client, blobs_png, blobs)
     response = run_job(input_image=upload(blobs_png), input_masks=upload(npy_bytes(masks), "m.npy"))
     job_id = response.json()["id"]
     status = api_client.get(f"{URL}{job_id}/status/").json()
-    assert status["status"] == "completed" and status["num_cells_detected"] == 2
+    assert status["status"] == "completed"
+    assert status["num_cells_detected"] == 2
     assert api_client.get(f"{URL}{job_id}/download_flows/").status_code == 404
     areas = [
         c["area"] for c in api_client.get(f"{URL}{job_id}/metrics/").json()["individual_metrics"]
@@ -169,12 +174,11 @@ def test_missing_weights_fail_the_job_with_instructions(
         get_engine.cache_clear()
     status = api_client.get(f"{URL}{job_id}/status/").json()
     assert status["status"] == "failed"
-    assert (
-        "weights" in status["error_message"]
-        and "CELLPOSE_LOCAL_MODELS_PATH" in status["error_message"]
-    )
+    assert "weights" in status["error_message"]
+    assert "CELLPOSE_LOCAL_MODELS_PATH" in status["error_message"]
     results = api_client.get(f"{URL}{job_id}/results/")
-    assert results.status_code == 409 and "failed" in results.json()["detail"]
+    assert results.status_code == 409
+    assert "failed" in results.json()["detail"]
 
 
 def test_results_are_409_until_completed(api_client, user):
@@ -228,7 +232,7 @@ def test_delete_removes_row_and_files(
 
 
 @pytest.mark.parametrize(
-    "data, field, message",
+    ("data", "field", "message"),
     [
         ({}, "input_image", "No file was submitted"),
         ({"input_image": b""}, "input_image", "empty"),

@@ -8,7 +8,7 @@ import pytest
 import tifffile
 from django.core.management import CommandError, call_command
 
-from conftest import png_bytes
+from tests.helpers.images import png_bytes
 
 ROOT = Path(__file__).resolve().parents[2]
 

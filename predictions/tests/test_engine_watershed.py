@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from predictions.services.engines import SegmentationParams
 from predictions.services.engines.watershed import create_engine
-
-DEV = Path("/work/shared/data/nuclei/dev")
-ROOT = Path(__file__).resolve().parents[2]
+from tests.helpers.data import NUCLEI_DEV, ROOT, require
 
 
 def disc_image(centres: list[tuple[int, int]], radius: float, shape=(96, 96)) -> np.ndarray:
@@ -55,7 +52,9 @@ def test_two_touching_discs_are_split():
     result = segment(disc_image([(48, 34), (48, 60)], radius=14))
     assert result.num_cells == 2
     left, right = result.masks[48, 30], result.masks[48, 64]
-    assert left != right and left > 0 and right > 0
+    assert left != right
+    assert left > 0
+    assert right > 0
 
 
 def test_separate_discs_found_with_given_diameter():
@@ -67,7 +66,8 @@ def test_dark_objects_on_light_background_are_found():
     image = 255 - disc_image([(30, 30), (66, 66)], radius=10)
     result = segment(image)
     assert result.num_cells == 2
-    assert result.masks[30, 30] > 0 and result.masks[66, 66] > 0
+    assert result.masks[30, 30] > 0
+    assert result.masks[66, 66] > 0
     assert result.masks[5, 90] == 0
 
 
@@ -125,7 +125,8 @@ def test_min_size_drops_small_blobs():
     image = disc_image([(30, 30), (70, 70)], radius=12)
     image[10:13, 80:83] = 200  # a 9-pixel blob
     sizes = np.bincount(segment(image, diameter=24, min_size=50).masks.ravel())[1:]
-    assert len(sizes) == 2 and sizes.min() >= 50
+    assert len(sizes) == 2
+    assert sizes.min() >= 50
     kept = segment(image, diameter=24, min_size=100).masks
     assert kept.max() == 2
     assert segment(image, diameter=24, min_size=10_000).num_cells == 0
@@ -162,10 +163,14 @@ def test_huge_dynamic_range_and_non_finite_values():
 def test_flows_point_towards_cell_centre_and_logit_sign():
     result = segment(disc_image([(48, 48)], radius=16))
     dy, dx, logit = result.flows
-    assert result.flows.shape == (3, 96, 96) and result.flows.dtype == np.float32
-    assert dx[48, 36] > 0.5 and dx[48, 60] < -0.5  # left of centre points right, and v.v.
-    assert dy[36, 48] > 0.5 and dy[60, 48] < -0.5
-    assert dy[5, 5] == 0 and dx[5, 5] == 0
+    assert result.flows.shape == (3, 96, 96)
+    assert result.flows.dtype == np.float32
+    assert dx[48, 36] > 0.5
+    assert dx[48, 60] < -0.5
+    assert dy[36, 48] > 0.5
+    assert dy[60, 48] < -0.5
+    assert dy[5, 5] == 0
+    assert dx[5, 5] == 0
     assert logit[48, 48] > 0 > logit[5, 5]
 
 
@@ -191,19 +196,13 @@ def _ap_at_half(truth: np.ndarray, pred: np.ndarray) -> float:
 
 
 def test_real_fluorescence_image_ap_above_0_4():
-    image_path = DEV / "fe9adb627a6f.png"
-    if not image_path.exists():
-        pytest.skip("nuclei dev data not present")
+    image_path = require(NUCLEI_DEV / "fe9adb627a6f.png")
     import tifffile
     from PIL import Image
 
     image = np.asarray(Image.open(image_path))[..., :3]
-    truth = tifffile.imread(DEV / "fe9adb627a6f_labels.tif")
+    truth = tifffile.imread(require(NUCLEI_DEV / "fe9adb627a6f_labels.tif"))
     _, truth = np.unique(truth, return_inverse=True)  # make label ids consecutive
     masks = segment(image).masks
     assert masks.shape == truth.shape
     assert _ap_at_half(truth.reshape(masks.shape), masks) > 0.4
-
-
-if __name__ == "__main__":
-    sys.exit(pytest.main([__file__, "-q", "-p", "no:django"]))

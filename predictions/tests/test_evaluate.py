@@ -34,9 +34,11 @@ def test_missed_and_extra_cells_count_as_errors():
     result = evaluate(truth, pred)
     # 2 TP, 1 FP, 2 FN
     assert result["average_precision"]["0.5"] == pytest.approx(2 / 5)
-    assert result["num_true"] == 4 and result["num_predicted"] == 3
+    assert result["num_true"] == 4
+    assert result["num_predicted"] == 3
 
 
+@pytest.mark.slow  # imports cellpose, and with it torch
 def test_matches_cellpose_metrics_on_real_labels(nuclei_dir):
     import tifffile
     from cellpose.metrics import average_precision

@@ -7,7 +7,8 @@ import pytest
 import tifffile
 from skimage.measure import regionprops
 
-from predictions.services import exports, outputs
+from predictions.services import exports, labels, outputs
+from tiles.services import styles
 
 
 @pytest.fixture
@@ -49,7 +50,8 @@ def test_rgb_cells_keep_three_channels(labelled):
     exports.write_cells_zip(rgb, masks, buffer)
     with zipfile.ZipFile(buffer) as archive:
         cell = tifffile.imread(io.BytesIO(archive.read("cell_0002.tif")))
-    assert cell.shape == (20, 30, 3) and cell.dtype == np.uint16
+    assert cell.shape == (20, 30, 3)
+    assert cell.dtype == np.uint16
     assert (cell[5:10, 5:10] == 0).all()  # the hole is background
 
 
@@ -61,17 +63,33 @@ def test_float_images_are_scaled_not_zeroed():
 def test_overlay_tints_cells_and_draws_white_boundaries(labelled):
     image, masks = labelled
     overlay = exports.render_overlay(image, masks)
-    assert overlay.shape == (*masks.shape, 3) and overlay.dtype == np.uint8
+    assert overlay.shape == (*masks.shape, 3)
+    assert overlay.dtype == np.uint8
     assert (overlay[5, 5:25] == 255).all()  # top edge of cell 1
     assert (overlay[0:4, 0:4] == exports.display_rgb(image)[0:4, 0:4]).all()  # background kept
     inner = overlay[10, 10].astype(int), exports.display_rgb(image)[10, 10].astype(int)
     assert not np.array_equal(*inner)  # the inside is tinted
 
 
-def test_palette_gives_neighbours_distinct_colours():
-    palette = exports.label_palette(500)
-    assert palette.shape == (501, 3) and (palette[0] == 0).all()
-    assert len({tuple(c) for c in palette[1:]}) > 450
+def test_palette_gives_consecutive_labels_distinct_colours():
+    palette = labels.label_colors(500)
+    assert palette.shape == (501, 3)
+    assert (palette[0] == 0).all()
+    assert all((palette[i] != palette[i + 1]).any() for i in range(1, 500))
+
+
+def test_overlay_and_masks_tiles_colour_a_cell_alike(labelled):
+    image, masks = labelled
+    overlay = exports.render_overlay(image, masks)
+    style = styles.label_style(int(masks.max()))
+    for label in range(1, int(masks.max()) + 1):
+        rgb = np.array([int(style["palette"][label][i : i + 2], 16) for i in (1, 3, 5)])
+        assert (labels.label_colors(int(masks.max()))[label] == rgb).all()
+        inside = masks == label
+        # The overlay tints towards the cell's colour: its mean moves towards that colour.
+        tinted = overlay[inside].astype(float).mean(axis=0)
+        plain = exports.display_rgb(image)[inside].astype(float).mean(axis=0)
+        assert np.dot(tinted - plain, rgb - plain) > 0
 
 
 def test_results_are_written_whole_and_replace_an_earlier_run(tmp_path, labelled):
@@ -85,7 +103,8 @@ def test_results_are_written_whole_and_replace_an_earlier_run(tmp_path, labelled
     assert names == sorted(
         [outputs.MASKS, outputs.OVERLAY, outputs.CELLS_ZIP, outputs.METRICS, outputs.SHAPE_ANALYSIS]
     )
-    assert summary.num_cells == 3 and summary.mask_shape == masks.shape
+    assert summary.num_cells == 3
+    assert summary.mask_shape == masks.shape
     metrics = json.loads((target / outputs.METRICS).read_text())
     assert metrics["summary"]["total_cells"] == 3
     np.testing.assert_array_equal(np.load(target / outputs.MASKS), masks)

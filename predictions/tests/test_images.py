@@ -6,8 +6,11 @@ import pytest
 import tifffile
 from PIL import Image
 
-from conftest import png_bytes
 from predictions.services.images import ImageError, decode_image, decode_labels
+from tests.helpers.images import png_bytes
+
+# The default limit (CELLSERVE_MAX_IMAGE_PIXELS); services take it as an argument.
+MAX_PIXELS = 100_000_000
 
 
 def tiff_bytes(array, **kwargs) -> bytes:
@@ -17,37 +20,39 @@ def tiff_bytes(array, **kwargs) -> bytes:
 
 
 def test_png_gray_keeps_values(blobs):
-    decoded = decode_image(io.BytesIO(png_bytes(blobs)))
+    decoded = decode_image(io.BytesIO(png_bytes(blobs)), max_pixels=MAX_PIXELS)
     assert decoded.dtype == np.uint8
     np.testing.assert_array_equal(decoded, blobs)
 
 
 def test_png_16bit_keeps_values():
     array = (np.arange(64 * 64, dtype=np.uint16).reshape(64, 64) * 15).astype(np.uint16)
-    decoded = decode_image(io.BytesIO(png_bytes(array)))
+    decoded = decode_image(io.BytesIO(png_bytes(array)), max_pixels=MAX_PIXELS)
     assert decoded.dtype == np.uint16
     np.testing.assert_array_equal(decoded, array)
 
 
 def test_tiff_16bit_keeps_values():
     array = np.random.default_rng(1).integers(0, 65535, (40, 50), dtype=np.uint16)
-    np.testing.assert_array_equal(decode_image(io.BytesIO(tiff_bytes(array))), array)
+    np.testing.assert_array_equal(
+        decode_image(io.BytesIO(tiff_bytes(array)), max_pixels=MAX_PIXELS), array
+    )
 
 
 def test_rgba_drops_alpha():
     rgba = np.random.default_rng(2).integers(0, 255, (20, 30, 4), dtype=np.uint8)
-    decoded = decode_image(io.BytesIO(png_bytes(rgba)))
+    decoded = decode_image(io.BytesIO(png_bytes(rgba)), max_pixels=MAX_PIXELS)
     np.testing.assert_array_equal(decoded, rgba[..., :3])
 
 
 def test_jpeg_decodes_to_rgb():
     buffer = io.BytesIO()
     Image.fromarray(np.full((16, 16, 3), 128, np.uint8)).save(buffer, format="JPEG")
-    assert decode_image(buffer).shape == (16, 16, 3)
+    assert decode_image(buffer, max_pixels=MAX_PIXELS).shape == (16, 16, 3)
 
 
 @pytest.mark.parametrize(
-    "data, message",
+    ("data", "message"),
     [
         (b"", "empty"),
         (b"hello, this is text and not an image", "not a PNG, JPEG or TIFF"),
@@ -56,19 +61,19 @@ def test_jpeg_decodes_to_rgb():
 )
 def test_bad_bytes_are_refused_with_a_reason(data, message):
     with pytest.raises(ImageError, match=message):
-        decode_image(io.BytesIO(data))
+        decode_image(io.BytesIO(data), max_pixels=MAX_PIXELS)
 
 
 def test_truncated_png_is_refused(blobs):
     data = png_bytes(blobs)
     with pytest.raises(ImageError, match="truncated or corrupt"):
-        decode_image(io.BytesIO(data[: len(data) // 2]))
+        decode_image(io.BytesIO(data[: len(data) // 2]), max_pixels=MAX_PIXELS)
 
 
 def test_truncated_tiff_is_refused():
     data = tiff_bytes(np.ones((200, 200), np.uint16))
     with pytest.raises(ImageError, match="TIFF"):
-        decode_image(io.BytesIO(data[: len(data) // 3]))
+        decode_image(io.BytesIO(data[: len(data) // 3]), max_pixels=MAX_PIXELS)
 
 
 def test_pixel_limit_refuses_before_decoding(blobs):
@@ -93,7 +98,7 @@ def png_header_only(width: int, height: int) -> bytes:
 def test_decompression_bomb_png_is_refused():
     # Pillow's own bomb check is off once large-image is imported (it sets Pillow's limit to
     # None); the pixel limit read from the header refuses the file either way.
-    with pytest.raises(ImageError, match="decompression bomb|above the limit"):
+    with pytest.raises(ImageError, match=r"decompression bomb|above the limit"):
         decode_image(io.BytesIO(png_header_only(30000, 30000)), max_pixels=50_000_000)
 
 
@@ -103,7 +108,7 @@ def test_png_above_configured_limit_is_refused_before_decoding():
 
 
 @pytest.mark.parametrize(
-    "array, kwargs",
+    ("array", "kwargs"),
     [
         (np.zeros((3, 32, 32), np.uint16), {"photometric": "minisblack"}),
         (np.zeros((4, 5, 32, 32), np.uint8), {"photometric": "minisblack"}),
@@ -112,7 +117,7 @@ def test_png_above_configured_limit_is_refused_before_decoding():
 )
 def test_multipage_and_volume_tiffs_are_refused(array, kwargs):
     with pytest.raises(ImageError, match="only single-page 2D images"):
-        decode_image(io.BytesIO(tiff_bytes(array, **kwargs)))
+        decode_image(io.BytesIO(tiff_bytes(array, **kwargs)), max_pixels=MAX_PIXELS)
 
 
 def test_labels_are_renumbered_and_checked_for_size():
@@ -120,18 +125,18 @@ def test_labels_are_renumbered_and_checked_for_size():
     labels[1:3, 1:3], labels[5:8, 5:8] = 7, 42
     buffer = io.BytesIO()
     np.save(buffer, labels)
-    decoded = decode_labels(buffer, shape=(10, 10))
+    decoded = decode_labels(buffer, shape=(10, 10), max_pixels=MAX_PIXELS)
     assert sorted(np.unique(decoded)) == [0, 1, 2]
     with pytest.raises(ImageError, match="masks are 10x10 but the image is 12x10"):
-        decode_labels(buffer, shape=(10, 12))
+        decode_labels(buffer, shape=(10, 12), max_pixels=MAX_PIXELS)
 
 
 def test_labels_refuse_pickles_and_negative_values():
     buffer = io.BytesIO()
     np.save(buffer, np.array([{"a": 1}], dtype=object), allow_pickle=True)
     with pytest.raises(ImageError, match="could not be read"):
-        decode_labels(buffer)
+        decode_labels(buffer, max_pixels=MAX_PIXELS)
     buffer = io.BytesIO()
     np.save(buffer, -np.ones((4, 4), np.int16))
     with pytest.raises(ImageError, match="negative"):
-        decode_labels(buffer)
+        decode_labels(buffer, max_pixels=MAX_PIXELS)

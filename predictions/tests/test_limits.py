@@ -11,7 +11,11 @@ from rest_framework.throttling import ScopedRateThrottle
 
 from predictions.models import JobStatus, PredictionJob
 from predictions.services import images
-from predictions.tests.factories import PredictionJobFactory
+from tests.helpers.factories import PredictionJobFactory
+
+# The default limit (CELLSERVE_MAX_IMAGE_PIXELS); services take it as an argument.
+MAX_PIXELS = 100_000_000
+DECODE_BUDGET = 64 * 2**20  # CELLSERVE_VALIDATE_DECODE_BYTES
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/predictions/"
@@ -41,7 +45,8 @@ def test_too_many_active_jobs_is_a_429_with_retry_after(api_client, user, blobs_
     PredictionJobFactory(owner=user, status=JobStatus.PROCESSING)
     PredictionJobFactory(owner=user, status=JobStatus.COMPLETED)  # finished ones do not count
     refused = post(api_client, blobs_png)
-    assert refused.status_code == 429 and refused["Retry-After"] == "45"
+    assert refused.status_code == 429
+    assert refused["Retry-After"] == "45"
     assert "CELLSERVE_MAX_ACTIVE_JOBS=2" in refused.json()["detail"]
     assert PredictionJob.objects.count() == 3
 
@@ -92,17 +97,22 @@ def test_validation_of_a_compressed_tiff_is_bounded(settings):
     info = images.validate_image(io.BytesIO(data), max_pixels=10**8, decode_budget=64 * 2**20)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    assert info.shape == (10_000, 10_000) and info.decoded_bytes == 800_000_000
+    assert info.shape == (10_000, 10_000)
+    assert info.decoded_bytes == 800_000_000
     assert peak < 50 * 2**20
 
 
 def test_a_small_image_is_still_decoded_whole_to_validate_it(blobs_png):
     truncated = blobs_png[: len(blobs_png) - 40]
     with pytest.raises(images.ImageError, match="truncated or corrupt"):
-        images.validate_image(io.BytesIO(truncated))
+        images.validate_image(
+            io.BytesIO(truncated), max_pixels=MAX_PIXELS, decode_budget=DECODE_BUDGET
+        )
 
 
 def test_a_large_truncated_tiff_is_caught_from_its_structure():
     data = compressed_tiff((4_000, 4_000), np.uint32)
     with pytest.raises(images.ImageError, match="truncated"):
-        images.validate_image(io.BytesIO(data[: len(data) // 2]), decode_budget=1024)
+        images.validate_image(
+            io.BytesIO(data[: len(data) // 2]), decode_budget=1024, max_pixels=MAX_PIXELS
+        )

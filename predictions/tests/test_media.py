@@ -5,8 +5,8 @@ import re
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from conftest import png_bytes
 from predictions.models import PredictionJob
+from tests.helpers.images import png_bytes
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/predictions/"
@@ -81,7 +81,8 @@ def test_the_proxy_sends_the_bytes_when_configured(api_client, submit, settings)
     settings.CELLSERVE_MEDIA_ACCEL_REDIRECT = "/protected-media/"
     body = submit("cells.png")
     response = api_client.get(body["input_image"])
-    assert response.status_code == 200 and response.content == b""
+    assert response.status_code == 200
+    assert response.content == b""
     assert response["X-Accel-Redirect"] == "/protected-media/" + body["input_image"][7:]
     assert response["Content-Type"] == "image/png"
     assert response["Content-Disposition"] == 'attachment; filename="cells.png"'

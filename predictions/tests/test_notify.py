@@ -9,7 +9,7 @@ import pytest
 
 from predictions.models import JobStatus, WebhookDelivery
 from predictions.services import notify
-from predictions.tests.factories import PredictionJobFactory
+from tests.helpers.factories import PredictionJobFactory
 
 pytestmark = pytest.mark.django_db
 SECRET = "s3cret"
@@ -90,12 +90,16 @@ def test_completed_job_is_delivered_signed(
     assert not notify.verify("wrong", headers[notify.TIMESTAMP_HEADER], body,
                              headers[notify.SIGNATURE_HEADER])  # fmt: skip
     payload = json.loads(body)
-    assert payload["job_id"] == str(job.id) and payload["status"] == "completed"
-    assert payload["num_cells"] == 3 and payload["mask_shape"] == [96, 128]
+    assert payload["job_id"] == str(job.id)
+    assert payload["status"] == "completed"
+    assert payload["num_cells"] == 3
+    assert payload["mask_shape"] == [96, 128]
     assert payload["metrics_summary"]["total_cells"] == 3
     assert payload["result_urls"]["download_masks"].endswith(f"/{job.id}/download_masks/")
     delivery = WebhookDelivery.objects.get(job=job)
-    assert delivery.succeeded and delivery.status_code == 200 and delivery.attempt == 1
+    assert delivery.succeeded
+    assert delivery.status_code == 200
+    assert delivery.attempt == 1
 
 
 def test_receiver_failing_twice_then_succeeding(
@@ -136,12 +140,14 @@ def test_failed_jobs_are_notified_too(
     with django_capture_on_commit_callbacks(execute=True):
         tasks.segment_job.delay(str(job.id))
     payload = json.loads(receiver.requests[0][1])
-    assert payload["status"] == "failed" and "not a PNG" in payload["error_message"]
+    assert payload["status"] == "failed"
+    assert "not a PNG" in payload["error_message"]
 
 
 def test_no_endpoint_means_no_delivery(eager_celery, django_capture_on_commit_callbacks):
     job = finished_job(eager_celery, django_capture_on_commit_callbacks)
-    assert job.status == JobStatus.COMPLETED and not job.deliveries.exists()
+    assert job.status == JobStatus.COMPLETED
+    assert not job.deliveries.exists()
 
 
 def test_stale_or_malformed_timestamps_do_not_verify():

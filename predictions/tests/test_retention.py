@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from predictions.models import JobStatus, PredictionJob
 from predictions.services import retention
-from predictions.tests.factories import PredictionJobFactory
+from tests.helpers.factories import PredictionJobFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -16,7 +16,7 @@ from django.utils import timezone
 from predictions import tasks
 from predictions.models import JobStage, JobStatus, PredictionJob
 from predictions.services import jobs, leases
-from predictions.tests.factories import PredictionJobFactory
+from tests.helpers.factories import PredictionJobFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -31,8 +31,10 @@ def test_unreadable_stored_input_ends_failed_with_the_reason(eager_celery):
     job.refresh_from_db()
     assert job.status == JobStatus.FAILED
     assert "not a PNG, JPEG or TIFF" in job.error_message
-    assert job.processing_time is not None and not job.result_masks
-    assert job.lease_token is None and job.lease_expires_at is None
+    assert job.processing_time is not None
+    assert not job.result_masks
+    assert job.lease_token is None
+    assert job.lease_expires_at is None
 
 
 def test_a_job_runs_once_and_redelivered_messages_change_nothing(eager_celery):
@@ -81,7 +83,8 @@ def test_the_watchdog_requeues_a_job_whose_worker_died(eager_celery):
     expire_lease(job, attempts=1)
     tasks.watchdog()
     job.refresh_from_db()
-    assert job.status == JobStatus.COMPLETED and job.attempts == 2
+    assert job.status == JobStatus.COMPLETED
+    assert job.attempts == 2
     assert job.num_cells_detected == 3
 
 
@@ -106,7 +109,8 @@ def test_a_job_out_of_attempts_fails_with_the_reason(eager_celery, settings):
     assert "the worker stopped while processing this job 3 times (out of memory?)" in (
         job.error_message
     )
-    assert job.processing_time >= 300 and job.lease_token is None
+    assert job.processing_time >= 300
+    assert job.lease_token is None
 
 
 def test_a_live_lease_is_left_alone(eager_celery):
@@ -122,7 +126,8 @@ def test_a_stale_message_after_a_requeue_does_nothing(eager_celery):
     leases.claim(job.pk, 1)
     expire_lease(job, attempts=1)
     requeued, failed = leases.requeue_expired()
-    assert [(r.job_id, r.attempt) for r in requeued] == [(job.pk, 2)] and failed == []
+    assert [(r.job_id, r.attempt) for r in requeued] == [(job.pk, 2)]
+    assert failed == []
     tasks.segment_job(str(job.id), 1)  # the first delivery, redelivered late
     job.refresh_from_db()
     assert (job.status, job.attempts) == (JobStatus.PENDING, 1)
@@ -141,10 +146,12 @@ def test_a_worker_that_lost_its_lease_stores_nothing(eager_celery, media_root):
 def test_cancel_a_pending_job_then_its_message_does_nothing(eager_celery):
     job = PredictionJobFactory()
     cancelled = jobs.cancel(job.pk)
-    assert cancelled.status == JobStatus.CANCELLED and cancelled.completed_at
+    assert cancelled.status == JobStatus.CANCELLED
+    assert cancelled.completed_at
     tasks.segment_job(str(job.id), 1)
     job.refresh_from_db()
-    assert job.status == JobStatus.CANCELLED and not job.result_masks
+    assert job.status == JobStatus.CANCELLED
+    assert not job.result_masks
 
 
 def test_cancel_a_processing_job_fences_its_worker(eager_celery, media_root):
@@ -155,7 +162,8 @@ def test_cancel_a_processing_job_fences_its_worker(eager_celery, media_root):
     with pytest.raises(leases.LeaseLost):
         jobs.segment(lease)
     job.refresh_from_db()
-    assert job.status == JobStatus.CANCELLED and stored_names(media_root) == before
+    assert job.status == JobStatus.CANCELLED
+    assert stored_names(media_root) == before
 
 
 def test_a_finished_job_cannot_be_cancelled(eager_celery):

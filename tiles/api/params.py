@@ -83,7 +83,7 @@ def validate_style(raw: str) -> dict:
     try:
         style = json.loads(raw)
     except json.JSONDecodeError as exc:
-        raise serializers.ValidationError(f"is not valid JSON: {exc}")
+        raise serializers.ValidationError(f"is not valid JSON: {exc}") from exc
     if not isinstance(style, dict):
         raise serializers.ValidationError("must be a JSON object")
     if "bands" in style:

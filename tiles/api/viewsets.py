@@ -1,6 +1,7 @@
 """django-large-image's endpoints for each job layer and each depth dataset's stacked rows.
 
-Only the owner reads them (another user's job is a 404, as in the rest of the API). Paths
+The owner and staff read them (``config.ownership``, as everywhere in the API: another user's
+job is a 404; staff read every job, so that the admin's viewer works). Paths
 come from ``TiledImage`` rows built by ``tiles.tasks``: a pyramidal TIFF for anything
 larger than one tile.
 """
@@ -18,11 +19,12 @@ from django_large_image import tilesource
 from django_large_image.rest import LargeImageDetailMixin
 from django_large_image.rest.params import FORMAT_URL_PATTERN
 from django_large_image.rest.renderers import image_data_renderers
-from rest_framework import exceptions, status, viewsets
+from rest_framework import exceptions, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
+from config.exceptions import NotReady
 from config.renderers import TolerantJSONRenderer
 from config.rest import OwnedObjectsMixin
 from depth_images.models import DepthDataset
@@ -39,11 +41,6 @@ from tiles.services.files import local_path
 STYLED_BY_DEFAULT = {"tile", "thumbnail"}
 
 
-class NotReady(exceptions.APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_code = "not_ready"
-
-
 @tile_layer_schema
 class TileLayerViewSet(OwnedObjectsMixin, LargeImageDetailMixin, viewsets.GenericViewSet):
     """Base: subclasses name the layer and how to find its ``TiledImage``."""
@@ -52,12 +49,6 @@ class TileLayerViewSet(OwnedObjectsMixin, LargeImageDetailMixin, viewsets.Generi
     # The TiledImage foreign key to the owned object ("job" or "dataset").
     tiled_link: str
     _tiled: TiledImage | None = None
-
-    def get_queryset(self):
-        # Staff see every job in the admin, so its tile viewer must be able to read them.
-        if getattr(self.request, "user", None) and self.request.user.is_staff:
-            return self.owned_model.objects.all()
-        return super().get_queryset()
 
     query: dict = {}
 
@@ -98,12 +89,11 @@ class TileLayerViewSet(OwnedObjectsMixin, LargeImageDetailMixin, viewsets.Generi
                       if request.query_params.get(k)}  # fmt: skip
             if not chosen:
                 raise
-            raise ValidationError(
-                {
-                    name: [f"this image cannot be opened with {name}={value!r}"]
-                    for name, value in chosen.items()
-                }  # fmt: skip
-            ) from None
+            reasons = {
+                name: [f"this image cannot be opened with {name}={value!r}"]
+                for name, value in chosen.items()
+            }
+            raise ValidationError(reasons) from None
         self._check_band(source)
         return source
 
@@ -183,9 +173,10 @@ class TileLayerViewSet(OwnedObjectsMixin, LargeImageDetailMixin, viewsets.Generi
 
         On a miss the caller loads the object itself, to answer why: 404 or 409.
         """
-        rows = TiledImage.objects.filter(**{f"{self.tiled_link}_id": pk}, layer=self.layer)
-        if not self.request.user.is_staff:
-            rows = rows.filter(**{f"{self.tiled_link}__owner": self.request.user})
+        rows = TiledImage.objects.filter(
+            **{f"{self.tiled_link}_id": pk, f"{self.tiled_link}__in": self.get_queryset()},
+            layer=self.layer,
+        )
         try:
             return rows.get()  # one row at most (unique per layer); get() needs no ORDER BY
         except (TiledImage.DoesNotExist, ValueError, DjangoValidationError):

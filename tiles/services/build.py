@@ -22,6 +22,7 @@ from depth_images.models import DepthDataset
 from depth_images.services import store
 from predictions.models import JobStatus, PredictionJob
 from predictions.services import images
+from predictions.services.labels import label_dtype
 from tiles.models import Layer, TiledImage
 from tiles.services import pyramid
 from tiles.services.files import local_path
@@ -46,7 +47,7 @@ class Built:
 
 def job_layer_field(job: PredictionJob, layer: str) -> FieldFile | None:
     """The stored file a job layer is made from, or None while it does not exist yet."""
-    field = getattr(job, JOB_LAYER_FIELDS[Layer(layer)])
+    field: FieldFile = getattr(job, JOB_LAYER_FIELDS[Layer(layer)])
     if not field:
         return None
     if layer != Layer.INPUT and job.status != JobStatus.COMPLETED:
@@ -55,7 +56,7 @@ def job_layer_field(job: PredictionJob, layer: str) -> FieldFile | None:
 
 
 def source_revision(field: FieldFile) -> str:
-    modified = field.storage.get_modified_time(field.name)
+    modified = field.storage.get_modified_time(field.name)  # type: ignore[arg-type]  # django-stubs: FieldFile.name is Optional; a stored file has one
     return f"{field.name}@{modified.timestamp():.6f}"
 
 
@@ -76,7 +77,7 @@ def build_job(job: PredictionJob) -> list[TiledImage]:
             continue
         try:
             with tempfile.TemporaryDirectory(prefix="cellserve-tiles-") as workdir:
-                result = _build_job_layer(layer, local_path(field), Path(workdir))
+                result = build_layer_file(layer, local_path(field), Path(workdir))
                 recorded = _record(result, revision, job=job, layer=layer)
         except Exception as exc:
             # Recorded, so that the layer answers why instead of "being built" forever.
@@ -91,7 +92,7 @@ def build_job(job: PredictionJob) -> list[TiledImage]:
 
 def build_dataset(dataset: DepthDataset) -> TiledImage | None:
     """Stack the dataset's rows, by depth, into one image; None when it has no rows."""
-    if dataset.row_count == 0 or dataset.depth_min_key is None:
+    if dataset.row_count == 0 or dataset.depth_min_key is None or dataset.depth_max_key is None:
         return None
     revision = dataset_revision(dataset)
     if TiledImage.objects.filter(dataset=dataset, built_from=revision).exists():
@@ -106,12 +107,14 @@ def build_dataset(dataset: DepthDataset) -> TiledImage | None:
         return _record(result, revision, dataset=dataset, layer=Layer.DEPTH)
 
 
-def _build_job_layer(layer: str, source: Path, workdir: Path) -> Built:
+def build_layer_file(layer: str, source: Path, workdir: Path) -> Built:
+    """The file large-image serves for a job layer made from ``source``, written in ``workdir``."""
+    workdir.mkdir(parents=True, exist_ok=True)
     dest = workdir / f"{layer}.tiff"
     if layer == Layer.MASKS:
         masks = np.load(source, allow_pickle=False)
         max_label = int(masks.max(initial=0))
-        labels = masks.astype(pyramid.label_dtype(max_label))
+        labels = masks.astype(label_dtype(max_label))
         pyramid.write_array(labels, dest, labels=True)
         return Built(dest, labels.shape[1], labels.shape[0], str(labels.dtype), max_label)
     width, height, dtype = _describe(source)
@@ -128,7 +131,7 @@ def _describe(path: Path) -> tuple[int, int, str]:
     return info.shape[1], info.shape[0], str(info.dtype)
 
 
-def _record_failure(job: PredictionJob, layer: str, revision: str, error: str):
+def _record_failure(job: PredictionJob, layer: str, revision: str, error: str) -> TiledImage | None:
     with transaction.atomic():
         if not PredictionJob.objects.select_for_update().filter(pk=job.pk).exists():
             return None
@@ -140,7 +143,9 @@ def _record_failure(job: PredictionJob, layer: str, revision: str, error: str):
     return tiled
 
 
-def _record(result: Built, revision: str, *, layer: str, **owner) -> TiledImage | None:
+def _record(
+    result: Built, revision: str, *, layer: str, **owner: PredictionJob | DepthDataset
+) -> TiledImage | None:
     """Store the file and point the layer's row at it; the replaced file goes after commit.
 
     The job or dataset row is locked first: deleting it takes the same lock, so either the
@@ -170,7 +175,7 @@ def _record(result: Built, revision: str, *, layer: str, **owner) -> TiledImage 
         try:
             tiled.save()
         except Exception:
-            tiled.file.storage.delete(tiled.file.name)  # the row never pointed at it
+            tiled.file.storage.delete(tiled.file.name)  # type: ignore[arg-type]  # django-stubs: FieldFile.name is Optional; the file was just saved (the row never pointed at it)
             raise
         if old_name and old_name != tiled.file.name:
             storage = tiled.file.storage

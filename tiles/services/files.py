@@ -1,4 +1,5 @@
 from pathlib import Path
+from typing import cast
 
 from django.db.models.fields.files import FieldFile
 from django_large_image.utilities import field_file_to_local_path
@@ -13,4 +14,4 @@ def local_path(field: FieldFile) -> Path:
     try:
         return Path(field.path)
     except NotImplementedError:
-        return field_file_to_local_path(field)
+        return cast(Path, field_file_to_local_path(field))

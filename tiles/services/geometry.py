@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 
 class OutOfRange(ValueError):
@@ -23,7 +24,7 @@ class Pyramid:
     levels: int
 
     @classmethod
-    def from_metadata(cls, metadata: dict) -> Pyramid:
+    def from_metadata(cls, metadata: dict[str, Any]) -> Pyramid:
         return cls(
             int(metadata["sizeX"]),
             int(metadata["sizeY"]),

@@ -50,11 +50,6 @@ def write_array(array: np.ndarray, dest: Path, *, labels: bool) -> Path:
     return dest
 
 
-def label_dtype(max_label: int) -> np.dtype:
-    """The narrowest unsigned type that holds every label (most viewers read uint16 best)."""
-    return np.dtype(np.uint16) if max_label <= np.iinfo(np.uint16).max else np.dtype(np.uint32)
-
-
 def _quiet_converter() -> None:
     # The converter logs every libvips call at INFO and warns that GDAL (geospatial only) is
     # missing; neither says anything about microscopy images.

@@ -2,37 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
-# Label colours cycle through a qualitative palette: labels are numbered roughly in scan
-# order, so touching cells almost always land on different colours.
-LABEL_COLORS = (
-    "#e6194b",
-    "#3cb44b",
-    "#ffe119",
-    "#4363d8",
-    "#f58231",
-    "#911eb4",
-    "#46f0f0",
-    "#f032e6",
-    "#bcf60c",
-    "#fabebe",
-    "#008080",
-    "#e6beff",
-    "#9a6324",
-    "#fffac8",
-    "#800000",
-    "#aaffc3",
-    "#808000",
-    "#ffd8b1",
-    "#000075",
-)
+from predictions.services.labels import label_color_hex
+
 TRANSPARENT = "#00000000"
 
 
-def label_style(max_label: int) -> dict:
-    """Background transparent, each label one solid colour (``discrete``: no blending)."""
-    colors = [LABEL_COLORS[i % len(LABEL_COLORS)] for i in range(max(max_label, 1))]
+def label_style(max_label: int) -> dict[str, Any]:
+    """Background transparent, each label one solid colour (``discrete``: no blending), the
+    colour the overlay PNG gives the same cell."""
+    colors = [label_color_hex(label) for label in range(1, max(max_label, 1) + 1)]
     return {
         "band": 1,
         "min": 0,
@@ -42,7 +24,7 @@ def label_style(max_label: int) -> dict:
     }
 
 
-def intensity_style(dtype: np.dtype | str) -> dict | None:
+def intensity_style(dtype: np.dtype | str) -> dict[str, Any] | None:
     """Stretch anything deeper than 8 bits to its data range; 8-bit images are shown as is.
 
     A 16-bit microscope image typically uses a few thousand of 65,536 levels and would

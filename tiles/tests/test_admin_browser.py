@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.helpers.jobs import completed_job
 from tests.helpers.processes import ROOT
 from tiles import tasks
-from tiles.tests.conftest import blobs_grid, run_job
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(os.environ.get("CELLSERVE_TEST_ARTIFACTS", ROOT / "test-artifacts"))
@@ -41,10 +41,10 @@ def chromium_path() -> str:
 
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
-def test_admin_job_page_draws_tiles(live_server, admin_user, user, eager_celery, chromium_path):
-    from conftest import png_bytes
-
-    job = run_job(user, png_bytes(blobs_grid((900, 1100))), "grid.png")
+def test_admin_job_page_draws_tiles(
+    live_server, admin_user, user, eager_celery, chromium_path, prepared_jobs
+):
+    job = completed_job(user, prepared_jobs["large"])
     dataset = ingest_dataset(user)
     dataset_url = f"{live_server.url}/admin/depth_images/depthdataset/{dataset.pk}/change/"
     change_url = f"{live_server.url}/admin/predictions/predictionjob/{job.pk}/change/"
@@ -102,7 +102,8 @@ def test_admin_job_page_draws_tiles(live_server, admin_user, user, eager_celery,
         browser.close()
 
     pixels = np.asarray(Image.open(io.BytesIO(shot)).convert("L"), dtype=float)
-    assert tile_statuses and all(status == 200 for status in tile_statuses), tile_statuses
+    assert tile_statuses
+    assert all(status == 200 for status in tile_statuses), tile_statuses
     # Bright discs on a dark image: a blank (or single-colour) canvas has no spread at all.
     assert pixels.std() > 20, pixels.std()
     assert (pixels > 128).mean() > 0.02

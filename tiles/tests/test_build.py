@@ -1,16 +1,17 @@
 """Building tile files: pyramids, labels kept exact, idempotent rebuilds, triggers, cleanup."""
 
-import os
+from pathlib import Path
 
 import numpy as np
 import pytest
 import tifffile
 from django.core.files.base import ContentFile
 
-from conftest import blobs_image, png_bytes
 from predictions.models import PredictionJob
 from predictions.services import jobs
+from predictions.services.labels import label_dtype
 from predictions.signals import job_completed
+from tests.helpers.images import blobs_image, png_bytes
 from tiles.models import Layer, TiledImage
 from tiles.services import build, pyramid, styles
 
@@ -22,8 +23,8 @@ def test_needs_pyramid_only_above_one_tile():
 
 
 def test_label_dtype_is_the_narrowest_that_fits():
-    assert pyramid.label_dtype(65_535) == np.uint16
-    assert pyramid.label_dtype(65_536) == np.uint32
+    assert label_dtype(65_535) == np.uint16
+    assert label_dtype(65_536) == np.uint32
 
 
 def test_label_pyramid_levels_hold_only_real_labels(tmp_path):
@@ -46,16 +47,19 @@ def test_intensity_pyramid_is_tiled_and_lossless(tmp_path):
     dest = pyramid.write_array(image, tmp_path / "grey.tiff", labels=False)
     with tifffile.TiffFile(dest) as tiff:
         first = tiff.pages[0]
-        assert first.is_tiled and (first.tilewidth, first.tilelength) == (256, 256)
+        assert first.is_tiled
+        assert (first.tilewidth, first.tilelength) == (256, 256)
         np.testing.assert_array_equal(first.asarray(), image)
 
 
 def test_label_style_gives_background_no_colour_and_neighbours_different_ones():
     style = styles.label_style(40)
     palette = style["palette"]
-    assert len(palette) == 41 and palette[0] == styles.TRANSPARENT
+    assert len(palette) == 41
+    assert palette[0] == styles.TRANSPARENT
     assert all(palette[i] != palette[i + 1] for i in range(1, 40))
-    assert style["scheme"] == "discrete" and (style["min"], style["max"]) == (0, 40)
+    assert style["scheme"] == "discrete"
+    assert (style["min"], style["max"]) == (0, 40)
 
 
 def test_intensity_style_stretches_only_deep_images():
@@ -80,7 +84,7 @@ def test_build_is_idempotent_and_follows_its_source(large_job, django_capture_on
         rebuilt = build.build_job(large_job)
     assert [t.layer for t in rebuilt] == [Layer.OVERLAY]
     assert rebuilt[0].built_from != before[Layer.OVERLAY][1]
-    assert not os.path.exists(old_file)
+    assert not Path(old_file).exists()
 
 
 @pytest.mark.django_db
@@ -94,15 +98,16 @@ def test_masks_record_their_largest_label(large_job):
 @pytest.mark.django_db(transaction=True)
 def test_deleting_a_job_deletes_its_tile_files(large_job):
     paths = [t.file.path for t in TiledImage.objects.filter(job=large_job)]
-    assert paths and all(os.path.exists(p) for p in paths)
+    assert paths
+    assert all(Path(p).exists() for p in paths)
     jobs.delete_job(large_job.pk)
     assert not TiledImage.objects.exists()
-    assert not any(os.path.exists(p) for p in paths)
+    assert not any(Path(p).exists() for p in paths)
 
 
 @pytest.mark.django_db
 def test_a_new_job_and_a_completed_one_queue_a_tile_build(
-    user, eager_celery, django_capture_on_commit_callbacks
+    user, eager_celery, build_tiles, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
         job = PredictionJob.objects.create(

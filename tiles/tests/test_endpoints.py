@@ -132,7 +132,8 @@ def test_band_palette_style_colours_a_grey_input(api_client, large_job):
     url = f"{base('inputs', large_job)}/tiles/2/0/0.png"
     grey = image(api_client.get(url))
     coloured = image(api_client.get(url, {"band": 1, "palette": "viridis", "min": 0, "max": 255}))
-    assert coloured.ndim == 3 and coloured.shape[2] in (3, 4)
+    assert coloured.ndim == 3
+    assert coloured.shape[2] in (3, 4)
     assert not (coloured[..., 0] == coloured[..., 1]).all()  # no longer grey
     assert grey.shape[:2] == coloured.shape[:2]
 
@@ -150,7 +151,8 @@ def test_16_bit_input_is_stretched_to_its_range_by_default(api_client, job16):
     tiled = TiledImage.objects.get(job=job16, layer=Layer.INPUT)
     assert tiled.dtype == "uint16"
     thumb = image(api_client.get(f"{base('inputs', job16)}/data/thumbnail.png"))
-    assert thumb.max() >= 250 and thumb.min() <= 5  # not the near-black raw /256 rendering
+    assert thumb.max() >= 250
+    assert thumb.min() <= 5
     pixel = api_client.get(f"{base('inputs', job16)}/data/pixel", {"left": 25, "top": 25})
     assert pixel.json()["value"][0] > 255  # the data itself keeps 16 bits
 
@@ -163,7 +165,7 @@ def test_small_input_is_served_without_a_pyramid(api_client, small_job):
 def test_depth_dataset_stacks_rows_by_depth(api_client, depth_dataset):
     from depth_images.services import store
 
-    keys, rows = store.load_range(depth_dataset, 0, 10**12, 10_000)
+    _keys, rows = store.load_range(depth_dataset, 0, 10**12, 10_000)
     url = base("depth-datasets", depth_dataset)
     meta = api_client.get(f"{url}/tiles/metadata").json()
     assert (meta["size_x"], meta["size_y"]) == (150, 600)

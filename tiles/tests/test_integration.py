@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import png_bytes, poll, token_session
-from tiles.tests.conftest import blobs_grid
+from tests.helpers.http import poll, token_session
+from tests.helpers.images import blobs_grid, png_bytes
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 TIMEOUT_S = 180
@@ -48,4 +48,5 @@ def test_worker_builds_pyramids_and_tiles_are_served(
     assert first.content == again.content
     assert len(cache._cache.get_client().keys("*")) > 0  # the tile went into Redis
     tile = np.asarray(Image.open(io.BytesIO(first.content)))
-    assert tile.shape[:2] == (256, 256) and tile.max() > 128
+    assert tile.shape[:2] == (256, 256)
+    assert tile.max() > 128

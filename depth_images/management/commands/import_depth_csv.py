@@ -23,7 +23,7 @@ class Command(BaseCommand):
         try:
             owner = get_user_model().objects.get(username=options["user"])
         except get_user_model().DoesNotExist:
-            raise CommandError(f"no user named {options['user']!r}")
+            raise CommandError(f"no user named {options['user']!r}") from None
         try:
             size = path.stat().st_size
             with path.open("rb") as handle, tqdm(total=size, unit="B", unit_scale=True) as bar:

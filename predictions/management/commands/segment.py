@@ -18,9 +18,10 @@ class Command(BaseCommand):
         parser.add_argument("--model", default="cpsam", choices=engines.ENGINE_NAMES)
         parser.add_argument("--out", required=True, type=Path)
         parser.add_argument("--diameter", type=float, default=None)
-        parser.add_argument("--flow-threshold", type=float, default=0.4)
-        parser.add_argument("--cellprob-threshold", type=float, default=0.0)
-        parser.add_argument("--min-size", type=int, default=15)
+        defaults = engines.DEFAULTS
+        parser.add_argument("--flow-threshold", type=float, default=defaults.flow_threshold)
+        parser.add_argument("--cellprob-threshold", type=float, default=defaults.cellprob_threshold)
+        parser.add_argument("--min-size", type=int, default=defaults.min_size)
 
     def handle(self, *args, **options):
         params = engines.SegmentationParams(

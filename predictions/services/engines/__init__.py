@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 from functools import cache
-from typing import Protocol
+from typing import Protocol, cast
 
 import numpy as np
 
@@ -21,10 +21,15 @@ class EngineUnavailable(RuntimeError):
 
 @dataclass(frozen=True)
 class SegmentationParams:
+    """What a job asks the engine for; these defaults are the model's, the API's and the CLI's."""
+
     diameter: float | None = None
     flow_threshold: float = 0.4
     cellprob_threshold: float = 0.0
     min_size: int = 15
+
+
+DEFAULTS = SegmentationParams()
 
 
 @dataclass
@@ -62,4 +67,4 @@ def get_engine(name: str) -> Engine:
     if name not in ENGINE_MODULES:
         raise KeyError(f"unknown model_type {name!r}; choose one of {', '.join(ENGINE_NAMES)}")
     module = importlib.import_module(ENGINE_MODULES[name])
-    return module.create_engine()
+    return cast(Engine, module.create_engine())

@@ -12,11 +12,16 @@ import os
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from django.conf import settings
 
 from predictions.services.engines import EngineUnavailable, Segmentation, SegmentationParams
+
+if TYPE_CHECKING:
+    import torch
+    from cellpose.models import CellposeModel
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +48,7 @@ def resolve_weights(model: str) -> Path | None:
     return None
 
 
-def pick_device(requested: str):
+def pick_device(requested: str) -> torch.device:
     import torch
 
     if requested == "auto":
@@ -69,19 +74,19 @@ class CellposeSAMEngine:
     def __init__(self, model: str, device: str) -> None:
         self.model_name = model
         self.requested_device = device
-        self._model = None
+        self._model: CellposeModel | None = None
         self._lock = threading.Lock()
         self.loads = 0
         self.load_seconds = 0.0
 
     @property
-    def model(self):
+    def model(self) -> CellposeModel:
         with self._lock:
             if self._model is None:
                 self._model = self._load()
         return self._model
 
-    def _load(self):
+    def _load(self) -> CellposeModel:
         weights = resolve_weights(self.model_name)
         if weights is None and self.model_name not in ("cpsam", "cpsam_v2"):
             raise EngineUnavailable(

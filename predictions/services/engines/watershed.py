@@ -32,13 +32,17 @@ counterpart in a watershed and is ignored.
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 import numpy as np
+import numpy.typing as npt
 from scipy import ndimage as ndi
 from skimage.filters import threshold_otsu
 from skimage.morphology import h_maxima
 from skimage.segmentation import find_boundaries, watershed
 
 from predictions.services.engines import Segmentation, SegmentationParams
+from predictions.services.labels import label_dtype
 
 # Scales as fractions of the object diameter in pixels. Smoothing stays light because blurring
 # moves the threshold contour outwards and merges neighbours.
@@ -109,15 +113,15 @@ def _normalise(channel: np.ndarray) -> np.ndarray:
         low, high = channel.min(), channel.max()
     if high <= low:
         return np.zeros_like(channel)
-    return np.clip((channel - low) / (high - low), 0.0, 1.0)
+    return cast(npt.NDArray[Any], np.clip((channel - low) / (high - low), 0.0, 1.0))
 
 
 def _best_channel(channels: np.ndarray) -> np.ndarray:
     """The mean for grey-looking images, else the most bimodal channel (red/green for H&E)."""
-    mean = channels.mean(axis=0)
+    mean: npt.NDArray[Any] = channels.mean(axis=0)
     if np.abs(channels - mean).mean() < GREY_TOLERANCE:
         return mean
-    return channels[int(np.argmax([_separability(c) for c in channels]))]
+    return cast(npt.NDArray[Any], channels[int(np.argmax([_separability(c) for c in channels]))])
 
 
 def _separability(values: np.ndarray) -> float:
@@ -148,7 +152,7 @@ def objects_are_dark(gray: np.ndarray) -> bool:
     # The mode's own pixels, not its bin's centre: in a two-valued image Otsu's threshold is the
     # lower value itself, which the centre of the lowest bin lies above.
     background = float(np.median(gray[bins == peak])) if counts[peak] else (peak + 0.5) / MODE_BINS
-    return background > threshold_otsu(gray)
+    return bool(background > threshold_otsu(gray))
 
 
 def foreground_logit(smoothed: np.ndarray) -> np.ndarray:
@@ -162,7 +166,9 @@ def foreground_logit(smoothed: np.ndarray) -> np.ndarray:
         return np.full(smoothed.shape, -LOGIT_LIMIT, np.float32)
     spread = max((stabilised[above].mean() - stabilised[~above].mean()) / 4.0, 1e-6)
     logit = (stabilised - threshold) / spread
-    return np.clip(logit, -LOGIT_LIMIT, LOGIT_LIMIT).astype(np.float32)
+    return cast(
+        npt.NDArray[np.float32], np.clip(logit, -LOGIT_LIMIT, LOGIT_LIMIT).astype(np.float32)
+    )
 
 
 def estimate_diameter(intensity: np.ndarray) -> float:
@@ -204,7 +210,7 @@ def split_touching(foreground: np.ndarray, smoothed: np.ndarray, diameter: float
     """
     components, count = ndi.label(foreground)
     if count == 0:
-        return components
+        return cast(npt.NDArray[Any], components)
     curvature = ndi.gaussian_laplace(smoothed, _sigma(diameter, VALLEY_SIGMA_FRACTION))
     cores = _drop_small_components(foreground & (curvature < 0), CORE_MIN_FRACTION * diameter**2)
     distance = ndi.distance_transform_edt(cores)
@@ -221,7 +227,7 @@ def _drop_small_components(mask: np.ndarray, min_area: float) -> np.ndarray:
     components, _ = ndi.label(mask)
     large = np.bincount(components.ravel()) >= min_area
     large[0] = False
-    return large[components]
+    return cast(npt.NDArray[np.bool_], large[components])
 
 
 def drop_specks(labels: np.ndarray, diameter: float) -> np.ndarray:
@@ -238,9 +244,9 @@ def drop_small(labels: np.ndarray, min_size: int) -> np.ndarray:
     keep = areas >= max(min_size, 1)
     keep[0] = False
     count = int(keep.sum())
-    new_ids = np.zeros(areas.size, np.uint16 if count < 2**16 else np.uint32)
+    new_ids = np.zeros(areas.size, label_dtype(count))
     new_ids[keep] = np.arange(1, count + 1)
-    return new_ids[labels]
+    return cast(npt.NDArray[np.unsignedinteger[Any]], new_ids[labels])
 
 
 def centre_flows(labels: np.ndarray, diameter: float) -> np.ndarray:
@@ -265,4 +271,4 @@ def _sigma(diameter: float, fraction: float) -> float:
 def _empty(height: int, width: int) -> Segmentation:
     flows = np.zeros((3, height, width), np.float32)
     flows[2] = -LOGIT_LIMIT
-    return Segmentation(masks=np.zeros((height, width), np.uint16), flows=flows)
+    return Segmentation(masks=np.zeros((height, width), label_dtype(0)), flows=flows)

@@ -1,4 +1,4 @@
-"""What the admin needs from tiles: viewer layers for a change page, list thumbnails."""
+"""The admin's tile viewer: its layers for a change page, and list thumbnails."""
 
 from django.db.models import Exists, OuterRef, QuerySet
 from django.urls import reverse
