@@ -45,12 +45,22 @@ PREPARED = {
 }
 
 
+class PreparedJobs(dict):
+    """Each prepared job is made on first use: a worker that never asks for one never builds it."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__()
+        self.root = root
+
+    def __missing__(self, key: str) -> jobs.PreparedJob:
+        content, name = PREPARED[key]
+        self[key] = jobs.prepare(self.root / key, content, name)
+        return self[key]
+
+
 @pytest.fixture(scope="session")
-def prepared_jobs(tmp_path_factory) -> dict[str, jobs.PreparedJob]:
-    root = tmp_path_factory.mktemp("prepared-jobs")
-    return {
-        key: jobs.prepare(root / key, content, name) for key, (content, name) in PREPARED.items()
-    }
+def prepared_jobs(tmp_path_factory) -> PreparedJobs:
+    return PreparedJobs(tmp_path_factory.mktemp("prepared-jobs"))
 
 
 @pytest.fixture
