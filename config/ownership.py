@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
+from django.core.exceptions import ValidationError
 from django.db.models import Model, QuerySet
 
 M = TypeVar("M", bound=Model)
@@ -21,3 +22,11 @@ def readable(model: type[M], user: Any) -> QuerySet[M]:
     if user.is_staff:
         return rows
     return rows.filter(owner=user)
+
+
+def readable_row(model: type[M], user: Any, pk: Any) -> M | None:
+    """The row ``pk`` if ``user`` may read it; None if it is missing, not theirs, or malformed."""
+    try:
+        return readable(model, user).filter(pk=pk).first()
+    except (ValueError, ValidationError):
+        return None

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 
-from config.ownership import readable
+from config.ownership import readable, readable_row
 from depth_images.models import DepthDataset
 
 
@@ -18,10 +17,7 @@ def datasets_for(user: Any) -> QuerySet[DepthDataset]:
 
 def dataset_for(user: Any, pk: Any) -> DepthDataset | None:
     """The dataset ``pk`` if ``user`` may read it; None when it is missing, not theirs, or bad."""
-    try:
-        return datasets_for(user).filter(pk=pk).first()
-    except (ValueError, ValidationError):
-        return None
+    return readable_row(DepthDataset, user, pk)
 
 
 def own_dataset_named(user: Any, name: str) -> DepthDataset | None:

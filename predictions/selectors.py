@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
 
-from config.ownership import readable
+from config.ownership import readable, readable_row
 from predictions.models import PredictionJob
 from predictions.services.jobs import RESULT_FILES
 
@@ -21,10 +20,7 @@ def jobs_for(user: Any) -> QuerySet[PredictionJob]:
 
 def job_for(user: Any, pk: Any) -> PredictionJob | None:
     """The job ``pk`` if ``user`` may read it; None if it is missing, not theirs, or not a UUID."""
-    try:
-        return jobs_for(user).filter(pk=pk).first()
-    except (ValueError, ValidationError):
-        return None
+    return readable_row(PredictionJob, user, pk)
 
 
 def job_with_file(user: Any, name: str) -> tuple[PredictionJob, str] | None:
