@@ -9,13 +9,12 @@ import os
 import secrets
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import yaml
 from django.conf import settings
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.helpers.data import ROOT
 
 # Each check starts a Django process of its own.
 pytestmark = pytest.mark.slow

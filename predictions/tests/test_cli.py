@@ -1,16 +1,14 @@
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import tifffile
 from django.core.management import CommandError, call_command
 
+from tests.helpers.data import ROOT
 from tests.helpers.images import png_bytes
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.helpers.data import ROOT
 from tests.helpers.jobs import completed_job
-from tests.helpers.processes import ROOT
 from tiles import tasks
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
