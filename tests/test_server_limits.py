@@ -2,7 +2,6 @@
 JSON naming the limit, and an oversized upload is refused before its body is read."""
 
 import socket
-import time
 
 import pytest
 import requests
@@ -40,7 +39,8 @@ def test_large_headers_are_a_json_431(server):
 
 
 def test_a_declared_huge_body_is_refused_before_it_is_sent(server):
-    """Only the headers go out; the 413 comes back at once, the body never follows."""
+    """Only the headers go out; the 413 comes back without the body (a hang would hit the
+    socket's timeout), and the server closes the connection."""
     _, http, port = server
     token = http.headers["Authorization"]
     head = (
@@ -49,12 +49,11 @@ def test_a_declared_huge_body_is_refused_before_it_is_sent(server):
         f"Content-Length: {50 * 2**30}\r\n\r\n"
     )
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        started = time.monotonic()
         sock.sendall(head.encode())
-        answer = sock.recv(65536).decode(errors="replace")
+        # The status line and the JSON body may come in separate segments: read to the close.
+        answer = b"".join(iter(lambda: sock.recv(65536), b"")).decode(errors="replace")
     assert answer.startswith("HTTP/1.1 413"), answer[:200]
     assert '"parameter": "body"' in answer
-    assert time.monotonic() - started < 10
 
 
 def test_an_upload_over_the_file_limit_stops_while_streaming(server):
