@@ -25,7 +25,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 DOC = HERE.parent / "docs" / "benchmarks.md"
 NAMES = [path.stem for path in sorted(HERE.glob("*.py")) if "\nclass Benchmark" in path.read_text()]
-MARKER = re.compile(r"(<!--n:([a-z_]+)\.(\w+)(?::([^>]*))?-->).*?<!--/n-->", re.S)
+MARKER = re.compile(r"(<!--n:([a-z0-9_]+)\.(\w+)(?::([^>]*))?-->).*?<!--/n-->", re.S)
 
 
 def methods(bench: object, prefix: str) -> list[tuple[str, object]]:

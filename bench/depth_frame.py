@@ -5,13 +5,12 @@ import io
 
 import numpy as np
 
-from bench.django_setup import bench_user, setup_django, token
+from bench.serve import bench_user, setup_django, token
 from depth_images import synthetic
 from depth_images.services import colormaps, depths
 
 PARAMS = {"repeat": 20, "colormap": "viridis", "rows": 1_000, "vmin": 20.0, "vmax": 230.0}
-QUICK = {"repeat": 3}
-RATIOS = {"ratio": ("ours", "baseline")}
+QUICK, RATIOS = {"repeat": 3}, {"ratio": ("ours", "baseline")}
 
 
 class Benchmark:

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.django_setup import bench_user, setup_django
+from bench.serve import bench_user, setup_django
 from depth_images import synthetic
 from depth_images.services import depths, resize
 

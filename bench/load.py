@@ -15,10 +15,8 @@ from PIL import Image
 from urllib3 import encode_multipart_formdata
 
 from bench import serve
-from bench.django_setup import bench_user, setup_django, token
 
-PARAMS = {"seconds": 60.0, "clients": 8}
-QUICK = {"seconds": 4.0}
+PARAMS, QUICK = {"seconds": 60.0, "clients": 8}, {"seconds": 4.0}
 REDIS_URL = "redis://127.0.0.1:6379/11"  # the bench's own: the tests use 12-15
 DATABASE = "postgres://postgres@127.0.0.1:5432/cellserve_bench_load"
 UNLIMITED = {"CELLSERVE_JOB_CREATE_RATE": "1000000/minute", "CELLSERVE_MAX_ACTIVE_JOBS": "1000000"}
@@ -30,9 +28,9 @@ class Benchmark:
         self.params, self.tmp = params, tempfile.TemporaryDirectory(prefix="bench-load-")
         self.workdir = work = Path(self.tmp.name)
         env = {"REDIS_URL": REDIS_URL, "CACHE_URL": REDIS_URL, "MEDIA_ROOT": str(work / "media")}
-        setup_django("config.settings.testing", url=DATABASE, fresh=True, **env, **UNLIMITED)
+        serve.setup_django("config.settings.testing", url=DATABASE, fresh=True, **env, **UNLIMITED)
         redis.Redis.from_url(REDIS_URL).flushdb()
-        self.token, log = token(bench_user()), work / "web.log"
+        self.token, log = serve.token(serve.bench_user()), work / "web.log"
         gunicorn = ["-c", "config/gunicorn.py", "config.wsgi:application"]
         self.web, self.port = serve.gunicorn(gunicorn, log, WEB_CONCURRENCY="2")
         self.worker = serve.start(serve.WORKER, work / "worker.log")

@@ -11,17 +11,15 @@ import numpy as np
 from predictions.services import exports, measure, outputs
 from predictions.tests import seed_reference
 
-PARAMS = {"size": 2048, "seed": 0, "repeat": 3}
-QUICK = {"size": 256, "repeat": 1}
+PARAMS, QUICK = {"size": 2048, "seed": 0, "repeat": 3}, {"size": 256, "repeat": 1}
 STAGES = ("npy", "overlay", "png", "zip", "metrics", "json")
 RATIOS = {f"{stage}_ratio": (f"seed_{stage}", f"ours_{stage}") for stage in (*STAGES, "total")}
 
 
 class Benchmark:
     def setup(self, params: dict) -> None:
-        image, masks = seed_reference.synthetic(params["size"], params["seed"])
-        self.masks = masks
-        self.documents = self.measure()
+        image, self.masks = seed_reference.synthetic(params["size"], params["seed"])
+        masks, self.documents = self.masks, self.measure()
         self.tmp, self.count = tempfile.TemporaryDirectory(prefix="bench-post-"), itertools.count()
         overlay, cells = exports.render_overlay(image, masks), outputs.CELLS_ZIP
         self.ours = {

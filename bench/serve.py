@@ -1,4 +1,4 @@
-"""The real processes some benchmarks start (gunicorn, a Celery worker), and an HTTP client."""
+"""Django on a scratch database, the processes benchmarks start (gunicorn, Celery), HTTP load."""
 
 import http.client
 import os
@@ -12,8 +12,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+import psycopg
+from psycopg import sql
 
 ROOT = Path(__file__).resolve().parents[1]
+DEVELOPMENT = "config.settings.development"
+DATABASE_URL = "postgres://postgres@127.0.0.1:5432/cellserve_bench"
 WORKER = ["celery", "-A", "config", "worker", "-Q", "gpu,default", "--pool", "solo", "-l", "INFO"]
 
 
@@ -84,3 +88,37 @@ def stats(answers: list[tuple[int, float, bytes]], seconds: float) -> dict:
     median, p95 = np.percentile([latency * 1e3 for _, latency, _ in answers], [50, 95])
     out = {"median": median, "p95": p95, "per_s": len(answers) / seconds, "ok": statuses[200]}
     return out | {"errors": len(answers) - statuses[200], "answers": str(dict(statuses))}
+
+
+def setup_django(settings=DEVELOPMENT, *, url=DATABASE_URL, fresh=False, migrate=True, **env: str):
+    """Django on the database at ``url`` (created if missing; dropped first if ``fresh``), migrated,
+    in this process's environment: every server or worker a benchmark starts shares it."""
+    if url.startswith("postgres"):
+        server, name = url.rsplit("/", 1)
+        with psycopg.connect(f"{server}/postgres", autocommit=True) as connection:
+            database = sql.Identifier(name)
+            if fresh:
+                connection.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(database))
+            exists = "SELECT FROM pg_database WHERE datname = %s"
+            if not connection.execute(exists, [name]).rowcount:
+                connection.execute(sql.SQL("CREATE DATABASE {}").format(database))
+    os.environ.update(DJANGO_SETTINGS_MODULE=settings, DATABASE_URL=url, REDIS_URL="")
+    os.environ.update(CELLSERVE_ALLOW_ANONYMOUS="false", **env)
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    if migrate:
+        call_command("migrate", verbosity=0)
+
+
+def bench_user():
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.get_or_create(username="bench")[0]
+
+
+def token(user) -> str:
+    from rest_framework.authtoken.models import Token
+
+    return Token.objects.get_or_create(user=user)[0].key

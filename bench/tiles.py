@@ -14,7 +14,6 @@ import redis
 import tifffile
 
 from bench import serve
-from bench.django_setup import bench_user, setup_django, token
 
 PARAMS = {"size": 8192, "full_tiles": 60, "cold_rounds": 2, "warm_rounds": 5, "seed": 0}
 PARAMS |= {"load_seconds": 15.0, "threads": 8}
@@ -57,7 +56,7 @@ class Benchmark:
         self.tmp = tempfile.TemporaryDirectory(prefix="bench-tiles-")
         self.workdir = work = Path(self.tmp.name)
         env = {"CACHE_URL": f"redis://127.0.0.1:6379/{CACHE_DB}", "MEDIA_ROOT": str(work / "media")}
-        setup_django("bench.tiles_settings", url=DATABASE, fresh=True, **env)
+        serve.setup_django("bench.tiles_settings", url=DATABASE, fresh=True, **env)
         from django.core.cache import cache
         from django.core.files import File
         from django.db.models.signals import post_save
@@ -71,8 +70,8 @@ class Benchmark:
         tifffile.imwrite(upload, synthetic_image(params["size"], params["seed"]), rowsperstrip=8)
         with upload.open("rb") as handle:
             image = {"input_image": File(handle, name=upload.name), "model_type": "watershed"}
-            self.job = PredictionJob.objects.create(owner=bench_user(), **image)
-        self.auth = {"Authorization": f"Token {token(bench_user())}"}
+            self.job = PredictionJob.objects.create(owner=serve.bench_user(), **image)
+        self.auth = {"Authorization": f"Token {serve.token(serve.bench_user())}"}
         self.headers = {"ours": self.auth, "plain": self.auth, "noauth": {}}
         self.client = Client(HTTP_HOST="localhost")  # one: its middleware is loaded once
         self.cache, self.keys = cache, redis.Redis(db=CACHE_DB).dbsize
@@ -83,14 +82,13 @@ class Benchmark:
         assert response.status_code == 200, (url, response.status_code, response.content[:300])
         return elapsed
 
-    def interleaved(self, rounds: int, before=None) -> dict[str, list[float]]:
+    def interleaved(self, rounds: int, before=lambda: None) -> dict[str, list[float]]:
         """Every side on every tile, ``rounds`` times, the sides' order rotating tile by tile."""
         times: dict[str, list[float]] = {side: [] for side in SIDES}
         for round_ in range(rounds):
             for i, tile in enumerate(self.sample):
                 for side in SIDES[(i + round_) % 3 :] + SIDES[: (i + round_) % 3]:
-                    if before:
-                        before()
+                    before()
                     url = self.urls[side].format(*tile)
                     times[side].append(self.fetch(url, self.headers[side]))
         return times
@@ -146,8 +144,7 @@ class Benchmark:
         return {"upload": upload | {"overview": times[-1], "pixels": width * height / 256**2}}
 
     def hammer(self, side: str, tiles: list, seconds: float, once: bool, seed=0) -> tuple:
-        urls = (self.urls[side].format(*tile) for tile in tiles)
-        requests = [("GET", url, None, self.headers[side]) for url in urls]
+        requests = [("GET", self.urls[side].format(*t), None, self.headers[side]) for t in tiles]
         return serve.hammer(self.port, requests, self.p["threads"], seconds, once, seed)
 
     def by_segments(self, segment) -> dict[str, dict]:

@@ -13,8 +13,7 @@ import tifffile
 
 from tiles.services import pyramid
 
-PARAMS = {"side": 20_000, "tiles": 40}
-QUICK = {"side": 2_500, "tiles": 4}
+PARAMS, QUICK = {"side": 20_000, "tiles": 40}, {"side": 2_500, "tiles": 4}
 TILE, NUMPY = 256, large_image.constants.TILE_FORMAT_NUMPY
 VIEWS = ("full", "zoomed", "overview")
 RATIOS = {f"{view}_speedup": (f"upload_{view}", f"pyramid_{view}") for view in VIEWS}
@@ -47,8 +46,7 @@ class Benchmark:
         self.side, self.tmp = params["side"], tempfile.TemporaryDirectory(prefix="bench-convert-")
         self.upload, self.pyramid = (Path(self.tmp.name) / f for f in ("upload.tif", "pyramid.tif"))
         synthetic_upload(self.upload, self.side)
-        rng, side, n = np.random.default_rng(1), self.side, params["tiles"]
-        self.regions = {}
+        rng, side, n, self.regions = np.random.default_rng(1), self.side, params["tiles"], {}
         for view, size, count in (("full", TILE, n), ("zoomed", 8 * TILE, max(n // 4, 1))):
             corners = rng.integers(0, side - size, (count, 2))
             self.regions[view] = [(int(x), int(y), size) for x, y in corners]
@@ -63,7 +61,6 @@ class Benchmark:
             out[f"upload_{view}"] = view_seconds(self.upload, regions)
             out[f"pyramid_{view}"] = view_seconds(self.pyramid, regions)
         out["levels"] = large_image.open(str(self.pyramid)).getMetadata()["levels"]
-        for path in (self.upload, self.pyramid):
-            out[f"{path.stem}_mb"] = path.stat().st_size / 2**20
+        out |= {f"{p.stem}_mb": p.stat().st_size / 2**20 for p in (self.upload, self.pyramid)}
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         return out | {"image_mb": self.side**2 / 2**20, "peak_mb": peak}

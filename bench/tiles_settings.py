@@ -3,8 +3,7 @@
 from config.settings.base import DATABASES, LOGGING, MEDIA_ROOT
 from config.settings.development import *  # noqa: F403
 
-ROOT_URLCONF = "bench.tiles_urls"
-DEBUG = False
+ROOT_URLCONF, DEBUG = "bench.tiles_urls", False
 LOGGING["root"]["level"] = "WARNING"
 DATABASES["default"] |= {"CONN_MAX_AGE": 60, "CONN_HEALTH_CHECKS": True}  # as in production
 # Beside the run's MEDIA_ROOT, so that django-large-image's links of earlier runs are not found.

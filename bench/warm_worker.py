@@ -10,10 +10,9 @@ from pathlib import Path
 import numpy as np
 
 from bench import serve
-from bench.django_setup import bench_user, setup_django, token
+from bench.serve import bench_user, setup_django, token
 
-PARAMS = {"size": 256}
-QUICK = {"size": 64}
+PARAMS, QUICK = {"size": 256}, {"size": 64}
 
 
 class Benchmark:

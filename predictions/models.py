@@ -61,6 +61,20 @@ class PredictionJob(models.Model):
     flow_threshold = models.FloatField(default=DEFAULTS.flow_threshold)
     cellprob_threshold = models.FloatField(default=DEFAULTS.cellprob_threshold)
     min_size = models.IntegerField(default=DEFAULTS.min_size)
+    # How the file is read (null: as its metadata says) and what reaches the engine.
+    channel_axis = models.SmallIntegerField(null=True, blank=True)
+    z_axis = models.SmallIntegerField(null=True, blank=True)
+    t_index = models.IntegerField(null=True, blank=True)
+    series = models.IntegerField(null=True, blank=True)
+    pixel_size_um = models.FloatField(null=True, blank=True)
+    z_step_um = models.FloatField(null=True, blank=True)
+    channels = models.JSONField(null=True, blank=True, help_text="channel indices for the engine")
+    nuclear_channel = models.SmallIntegerField(null=True, blank=True)
+    do_3D = models.BooleanField(default=DEFAULTS.do_3D)  # cellpose's name
+    anisotropy = models.FloatField(null=True, blank=True)
+    stitch_threshold = models.FloatField(default=DEFAULTS.stitch_threshold)
+    # What the file turned out to hold: axes, shape (Z, Y, X, C), channel names, sizes in µm.
+    image_metadata = models.JSONField(null=True, blank=True)
 
     status = models.CharField(
         max_length=16, choices=JobStatus, default=JobStatus.PENDING, db_index=True

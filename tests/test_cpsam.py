@@ -66,3 +66,87 @@ def test_cpsam_job_runs_through_cellpose(
     # A second image on the same (warm) engine does not load the model again.
     cpsam_engine.segment(blobs[:64, :64], SegmentationParams(diameter=30))
     assert cpsam_engine.loads == 1
+
+
+@pytest.fixture
+def eval_calls(monkeypatch, cpsam_engine):
+    """Every call of ``CellposeModel.eval``, recorded on its way into cellpose's own method."""
+    from cellpose.models import CellposeModel
+
+    calls = []
+    real_eval = CellposeModel.eval
+
+    def recording_eval(self, x, **kwargs):
+        calls.append((np.array(x, copy=True), kwargs))
+        return real_eval(self, x, **kwargs)
+
+    monkeypatch.setattr(CellposeModel, "eval", recording_eval)
+    return calls
+
+
+def post_job(api_client, data: bytes, **fields):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    payload = {"input_image": SimpleUploadedFile("cells.ome.tif", data), **fields}
+    response = api_client.post("/api/v1/predictions/", payload, format="multipart")
+    assert response.status_code == 201, response.content
+    return response.json()["id"]
+
+
+def job_status(api_client, job_id: str) -> dict:
+    return api_client.get(f"/api/v1/predictions/{job_id}/status/").json()
+
+
+@pytest.mark.django_db
+def test_channels_reach_cellpose_in_the_order_asked(
+    eval_calls, api_client, eager_celery, django_capture_on_commit_callbacks
+):
+    from tests.helpers import microscopy as m
+
+    full = m.two_channel_nuclei()
+    sample = m.Sample(full.image[:, :64, :64], full.labels[:64, :64], full.channel_names)
+    with django_capture_on_commit_callbacks(execute=True):
+        job_id = post_job(api_client, m.ome_tiff(sample), channels="GFP,DAPI", diameter="30")
+    status = job_status(api_client, job_id)
+    assert status["status"] == "completed", status
+    (image, kwargs), = eval_calls  # fmt: skip
+    assert kwargs["channel_axis"] == 2
+    assert kwargs["z_axis"] is None
+    assert kwargs["do_3D"] is False
+    np.testing.assert_array_equal(image, sample.image[0][..., ::-1])
+
+
+@pytest.mark.django_db
+def test_a_stitched_stack_reaches_cellpose_with_its_z_axis_and_anisotropy(
+    eval_calls, api_client, eager_celery, django_capture_on_commit_callbacks
+):
+    from tests.helpers import microscopy as m
+
+    full = m.two_channel_stack()
+    sample = m.Sample(full.image[:2, :16, :16], full.labels[:2, :16, :16], full.channel_names)
+    with django_capture_on_commit_callbacks(execute=True):
+        job_id = post_job(api_client, m.ome_tiff(sample), stitch_threshold="0.4", diameter="30")
+    status = job_status(api_client, job_id)
+    assert status["status"] == "completed", status
+    (image, kwargs), = eval_calls  # fmt: skip
+    assert image.shape == (2, 16, 16, 2)
+    assert kwargs["z_axis"] == 0
+    assert kwargs["channel_axis"] == 3
+    assert kwargs["stitch_threshold"] == pytest.approx(0.4)
+    assert kwargs["do_3D"] is False
+    assert kwargs["anisotropy"] == pytest.approx(m.Z_STEP_UM / m.PIXEL_UM)
+
+
+def test_do_3d_runs_cellpose_3d_flows(eval_calls, cpsam_engine):
+    # Cellpose runs its network on every YX, ZY and ZX slice: the smallest stack keeps it short.
+    volume = np.random.default_rng(0).random((2, 4, 4)).astype(np.float32)
+    params = SegmentationParams(diameter=30, do_3D=True, anisotropy=1.5)
+    result = cpsam_engine.segment(volume, params)
+    (_, kwargs), = eval_calls  # fmt: skip
+    assert kwargs["do_3D"] is True
+    assert kwargs["z_axis"] == 0
+    assert kwargs["channel_axis"] is None
+    assert kwargs["anisotropy"] == 1.5
+    assert result.masks.shape == (2, 4, 4)
+    assert result.flows.shape == (4, 2, 4, 4)
+    assert np.isfinite(result.flows).all()

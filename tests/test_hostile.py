@@ -47,6 +47,10 @@ def tiff_bytes(array: np.ndarray, **options) -> bytes:
     return buffer.getvalue()
 
 
+def ome_tiff(shape: tuple[int, ...], axes: str) -> bytes:
+    return tiff_bytes(np.zeros(shape, np.uint8), ome=True, metadata={"axes": axes})
+
+
 def gray_tiff(shape: tuple[int, ...]) -> bytes:
     return tiff_bytes(np.zeros(shape, np.uint8), photometric="minisblack")
 
@@ -121,10 +125,46 @@ CASES = [
          {"input_image": upload("a.bmp", image_bytes(BLOBS, "BMP"))}),
     Case("gif", "post", JOBS, 400, "GIF",
          {"input_image": upload("a.gif", image_bytes(BLOBS, "GIF"))}),
-    Case("3-page tiff", "post", JOBS, 400, "input_image",
+    Case("3-page tiff without axes", "post", JOBS, 400, "channel_axis",
          {"input_image": upload("a.tif", gray_tiff((3, 32, 32)))}),
-    Case("4d tiff", "post", JOBS, 400, "input_image",
+    Case("4d tiff without axes", "post", JOBS, 400, "channel_axis",
          {"input_image": upload("a.tif", gray_tiff((2, 3, 32, 32)))}),
+    Case("time series without t_index", "post", JOBS, 400, "t_index",
+         {"input_image": upload("a.tif", ome_tiff((3, 32, 32), "TYX"))}),
+    Case("t_index past the end", "post", JOBS, 400, "t_index",
+         {"input_image": upload("a.tif", ome_tiff((3, 32, 32), "TYX")), "t_index": "3"}),
+    Case("four channels for cpsam", "post", JOBS, 400, "channels",
+         {"input_image": upload("a.tif", ome_tiff((4, 32, 32), "CYX")), "channels": "0,1,2,3"}),
+    Case("unknown channel name", "post", JOBS, 400, "channels",
+         {"input_image": upload("a.tif", ome_tiff((2, 32, 32), "CYX")), "channels": "RFP"}),
+    Case("empty channel list item", "post", JOBS, 400, "channels",
+         {"input_image": upload("a.tif", ome_tiff((2, 32, 32), "CYX")), "channels": "0,,1"}),
+    Case("too many channels", "post", JOBS, 400, "CELLSERVE_MAX_CHANNELS",
+         {"input_image": upload("a.tif", ome_tiff((17, 16, 16), "CYX"))}),
+    Case("z_axis out of range", "post", JOBS, 400, "z_axis",
+         {"input_image": upload("a.tif", gray_tiff((3, 32, 32))), "z_axis": "5"}),
+    Case("z_axis on the image's rows", "post", JOBS, 400, "z_axis",
+         {"input_image": upload("a.tif", gray_tiff((3, 32, 32))), "z_axis": "1"}),
+    Case("channel_axis not a number", "post", JOBS, 400, "channel_axis",
+         {"input_image": upload("a.tif", gray_tiff((3, 32, 32))), "channel_axis": "c"}),
+    Case("do_3D on a 2D image", "post", JOBS, 400, "do_3D",
+         {"input_image": upload("a.png", PNG), "do_3D": "true"}),
+    Case("z-stack with do_3D false", "post", JOBS, 400, "do_3D",
+         {"input_image": upload("a.tif", ome_tiff((3, 32, 32), "ZYX")), "do_3D": "false"}),
+    Case("stitch_threshold above 1", "post", JOBS, 400, "stitch_threshold",
+         {"input_image": upload("a.tif", ome_tiff((3, 32, 32), "ZYX")), "stitch_threshold": "2"}),
+    Case("negative anisotropy", "post", JOBS, 400, "anisotropy",
+         {"input_image": upload("a.tif", ome_tiff((3, 32, 32), "ZYX")), "anisotropy": "-1"}),
+    Case("nuclear_channel for cpsam", "post", JOBS, 400, "nuclear_channel",
+         {"input_image": upload("a.tif", ome_tiff((2, 32, 32), "CYX")), "nuclear_channel": "0"}),
+    Case("zero pixel size", "post", JOBS, 400, "pixel_size_um",
+         {"input_image": upload("a.png", PNG), "pixel_size_um": "0"}),
+    Case("2D masks for a z-stack", "post", JOBS, 400, "input_masks",
+         {"input_image": upload("a.tif", ome_tiff((3, 32, 32), "ZYX")),
+          "input_masks": upload("m.npy", npy_bytes(np.zeros((32, 32), np.uint16)))}),
+    Case("3D masks for a 2D image", "post", JOBS, 400, "input_masks",
+         {"input_image": upload("a.png", PNG),
+          "input_masks": upload("m.npy", npy_bytes(np.zeros((3, *BLOBS.shape[:2]), np.uint16)))}),
     Case("truncated tiff", "post", JOBS, 400, "input_image",
          {"input_image": upload("a.tif", tiff_bytes(np.ones((300, 300), np.uint16))[:3000])}),
     Case("pixel bomb", "post", JOBS, 400, "input_image",

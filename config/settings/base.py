@@ -152,6 +152,8 @@ SPECTACULAR_SETTINGS = {
 
 # Image limits: anything larger is refused with a 400 before it is decoded.
 CELLSERVE_MAX_IMAGE_PIXELS = env.int("CELLSERVE_MAX_IMAGE_PIXELS", default=100_000_000)
+# Channels an image may have (each one is measured; the engine takes the ones asked for).
+CELLSERVE_MAX_CHANNELS = env.int("CELLSERVE_MAX_CHANNELS", default=16)
 # Each uploaded file; counted while the upload streams in, so a 413 comes before it is read.
 CELLSERVE_MAX_UPLOAD_BYTES = env.int("CELLSERVE_MAX_UPLOAD_BYTES", default=512 * 1024 * 1024)
 # A whole request body (a job's image and masks, with room for the form fields).

@@ -4,12 +4,13 @@ from rest_framework import serializers
 
 from config.rest import PresentChoiceField, SingleValuedFormSerializer
 from predictions.models import ModelType, PredictionJob
-from predictions.services import engines, images, jobs, measure
+from predictions.services import axes, engines, images, jobs, measure, options
 from predictions.services.jobs import JobRequest
 
 
 def validated_upload(field: str, upload, validate, **kwargs) -> jobs.Upload:
-    """Check an upload with one of the ``images`` validators; problems become 400s on ``field``."""
+    """Check an upload with one of the ``images`` validators; problems become 400s on ``field``,
+    or on the parameter that would resolve them (``channel_axis`` for an ambiguous file)."""
     try:
         info = validate(
             upload,
@@ -18,8 +19,39 @@ def validated_upload(field: str, upload, validate, **kwargs) -> jobs.Upload:
             **kwargs,
         )
     except images.ImageError as exc:
-        raise serializers.ValidationError({field: [str(exc)]}) from exc
+        param = field if exc.param == "input_image" else exc.param
+        raise serializers.ValidationError({param: [str(exc)]}) from exc
     return jobs.Upload(upload, info)
+
+
+def axis_field(what: str) -> serializers.IntegerField:
+    return serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=-32,
+        max_value=31,
+        help_text=f"Index of the {what} axis in the file's array (negative counts from the end); "
+        "overrides the file's metadata.",
+    )
+
+
+def index_field(help_text: str) -> serializers.IntegerField:
+    return serializers.IntegerField(
+        required=False, allow_null=True, min_value=0, max_value=1_000_000, help_text=help_text
+    )
+
+
+def size_field(help_text: str) -> serializers.FloatField:
+    return serializers.FloatField(
+        required=False, allow_null=True, min_value=1e-6, max_value=1e6, help_text=help_text
+    )
+
+
+def channel_spec(text: str, param: str) -> tuple[int | str, ...]:
+    try:
+        return axes.parse_channel_list(text)
+    except axes.AxesError as exc:
+        raise serializers.ValidationError({param: [str(exc)]}) from exc
 
 
 class PredictionJobCreateSerializer(SingleValuedFormSerializer):
@@ -47,34 +79,97 @@ class PredictionJobCreateSerializer(SingleValuedFormSerializer):
     input_masks = serializers.FileField(
         required=False,
         allow_empty_file=True,
-        help_text=f"Optional label image ({images.LABEL_FORMATS}) of the image's size: "
-        "segmentation is skipped and these masks are measured.",
+        help_text=f"Optional label image ({images.LABEL_FORMATS}) of the image's size (a 3D "
+        "label volume for a z-stack): segmentation is skipped and these masks are measured.",
+    )
+    channel_axis = axis_field("channel")
+    z_axis = axis_field("z")
+    t_index = index_field("The time point to segment, for a time series.")
+    series = index_field("The image (series or position) to segment, for a file with several.")
+    pixel_size_um = size_field("Pixel width in µm; overrides the file's metadata.")
+    z_step_um = size_field("Distance between z planes in µm; overrides the file's metadata.")
+    channels = serializers.CharField(
+        required=False,
+        max_length=1000,
+        help_text="Channels for the model, by index or OME channel name, comma-separated "
+        "(e.g. 0,1 or DAPI,GFP); at most 3 for cpsam. Default: the first three.",
+    )
+    nuclear_channel = serializers.CharField(
+        required=False,
+        max_length=255,
+        help_text="The channel (index or name) the watershed engine segments.",
+    )
+    do_3D = serializers.BooleanField(  # cellpose's name
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Segment a z-stack in 3D; the default for a z-stack unless stitch_threshold.",
+    )
+    anisotropy = serializers.FloatField(
+        required=False,
+        allow_null=True,
+        min_value=0.01,
+        max_value=100,
+        help_text="z step / pixel size; default: from the physical sizes when known.",
+    )
+    stitch_threshold = serializers.FloatField(
+        default=engines.DEFAULTS.stitch_threshold,
+        min_value=0,
+        max_value=1,
+        help_text="Above 0: segment each z plane in 2D and stitch cells whose IoU reaches it.",
     )
 
     def validate(self, attrs):
         # Validated here (headers, and pixels within a memory budget) so that a bad upload
         # is a 400 rather than a failed job; the worker decodes it in full.
+        reading = images.AxesRequest(**{f: attrs.get(f) for f in jobs.READING_FIELDS})
+        attrs["reading"] = reading
         attrs["image"] = validated_upload(
-            "input_image", attrs["input_image"], images.validate_image
+            "input_image",
+            attrs["input_image"],
+            images.validate_image,
+            request=reading,
+            max_channels=settings.CELLSERVE_MAX_CHANNELS,
         )
+        attrs["resolved"] = self._resolved(attrs, attrs["image"].info.layout)
         if attrs.get("input_masks") is not None:
             attrs["masks"] = validated_upload(
                 "input_masks",
                 attrs["input_masks"],
                 images.validate_labels,
-                shape=attrs["image"].info.shape,
+                shape=attrs["image"].info.spatial_shape,
             )
         return attrs
 
+    def _resolved(self, attrs, layout) -> options.Resolved:
+        nuclear = attrs.get("nuclear_channel")
+        given = options.Options(
+            channels=channel_spec(attrs["channels"], "channels") if "channels" in attrs else None,
+            nuclear_channel=channel_spec(nuclear, "nuclear_channel")[0] if nuclear else None,
+            do_3D=attrs.get("do_3D"),
+            anisotropy=attrs.get("anisotropy"),
+            stitch_threshold=attrs["stitch_threshold"],
+        )
+        params = engines.SegmentationParams(
+            diameter=attrs.get("diameter") or None,
+            flow_threshold=attrs["flow_threshold"],
+            cellprob_threshold=attrs["cellprob_threshold"],
+            min_size=attrs["min_size"],
+        )
+        try:
+            return options.resolve(layout, attrs["model_type"], given, params)
+        except axes.AxesError as exc:
+            raise serializers.ValidationError({exc.param: [str(exc)]}) from exc
+
     def to_job_request(self) -> JobRequest:
         data = self.validated_data
-        params = engines.SegmentationParams(
-            diameter=data.get("diameter") or None,
-            flow_threshold=data["flow_threshold"],
-            cellprob_threshold=data["cellprob_threshold"],
-            min_size=data["min_size"],
+        resolved = data["resolved"]
+        return JobRequest(
+            model_type=data["model_type"],
+            params=resolved.params,
+            reading=data["reading"],
+            channels=resolved.channels,
         )
-        return JobRequest(model_type=data["model_type"], params=params)
 
 
 @extend_schema_field({"type": "string", "format": "uri-reference", "nullable": True})
@@ -104,6 +199,13 @@ class PredictionJobSerializer(serializers.ModelSerializer):
             "error_message",
             "created_at",
             "completed_at",
+            *jobs.READING_FIELDS,
+            "channels",
+            "nuclear_channel",
+            "do_3D",
+            "anisotropy",
+            "stitch_threshold",
+            "image_metadata",
         ]
         read_only_fields = fields
 

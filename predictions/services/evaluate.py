@@ -1,7 +1,8 @@
 """Scoring a segmentation against ground-truth labels.
 
 Overlaps come from one pass over the pixels (pairs of labels counted with ``np.unique``),
-so the cost does not grow with the product of the two cell counts.
+so the cost does not grow with the product of the two cell counts. Nothing depends on the
+number of axes: (Z, Y, X) labels are scored the same way, by IoU over voxels.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Result files: the PNG overlay, the ZIP of per-cell 16-bit TIFFs, and .npy arrays.
 
 Each works from one pass over the label image (``find_objects`` for the cell boxes,
-a lookup table for colours), never a full-image comparison per cell.
+a lookup table for colours), never a full-image comparison per cell. Images come channel-last
+with the masks' spatial axes: (Y, X[, C]) or, for a z-stack, (Z, Y, X[, C]).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import io
 import zipfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, cast
 
@@ -29,18 +31,30 @@ def display_rgb(image: np.ndarray) -> np.ndarray:
     """8-bit RGB for viewing: each channel stretched between its 0.5 and 99.5 percentiles.
 
     Percentiles rather than min/max, so one hot pixel in a 16-bit image does not leave
-    the rest black.
+    the rest black. Gray and RGB images show as they are; other channel counts as a
+    composite in the channel palette.
     """
     channels = image[..., None] if image.ndim == 2 else image
     low, high = np.percentile(channels, [0.5, 99.5], axis=(0, 1))
     span = np.where(high > low, high - low, 1)
     scaled = (channels.astype(np.float32) - low) * (255.0 / span)
+    if channels.shape[2] not in (1, 3):
+        scaled = np.clip(scaled, 0, 255) @ labels.channel_colors(channels.shape[2])
     rgb = np.clip(scaled, 0, 255).astype(np.uint8)
     return np.repeat(rgb, 3, axis=2) if rgb.shape[2] == 1 else rgb
 
 
+def projected(image: np.ndarray, masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A z-stack as its maximum-intensity projection; each pixel shows the highest label
+    above it, so every cell's outline is that of its footprint where no other cell hides it."""
+    if masks.ndim == 2:
+        return image, masks
+    return image.max(axis=0), masks.max(axis=0)
+
+
 def render_overlay(image: np.ndarray, masks: np.ndarray) -> np.ndarray:
     """The image with each cell tinted in its own colour and white cell boundaries."""
+    image, masks = projected(image, masks)
     base = display_rgb(image)
     colours = labels.label_colors(int(masks.max(initial=0)))
     inside = masks > 0
@@ -69,32 +83,78 @@ def to_uint16(image: np.ndarray) -> npt.NDArray[np.uint16]:
     )
 
 
+@dataclass(frozen=True)
+class About:
+    """What the file said about the image, for metadata in the exports."""
+
+    channel_names: tuple[str, ...] = ()
+    pixel_size_um: float | None = None
+    z_step_um: float | None = None
+    rgb: bool = False
+
+
+def has_channels(image: np.ndarray, masks: np.ndarray) -> bool:
+    return image.ndim == masks.ndim + 1
+
+
 def cell_crops(
     image16: np.ndarray, masks: np.ndarray
 ) -> Iterator[tuple[int, npt.NDArray[np.uint16]]]:
     """Yield (label, crop) for every cell: its bounding box, pixels outside the cell set to 0."""
+    channels = has_channels(image16, masks)
     for index, box in enumerate(ndimage.find_objects(masks)):
         if box is None:
             continue
         label = index + 1
         inside = masks[box] == label
         crop = image16[box]
-        if crop.ndim == 3:
+        if channels:
             inside = inside[..., None]
         yield label, np.where(inside, crop, 0).astype(np.uint16)
 
 
-def write_cells_zip(image: np.ndarray, masks: np.ndarray, target: str | Path | BinaryIO) -> int:
-    """ZIP of ``cell_0001.tif``... (named by label); returns the number of cells written."""
+def write_cells_zip(
+    image: np.ndarray,
+    masks: np.ndarray,
+    target: str | Path | BinaryIO,
+    about: About | None = None,
+) -> int:
+    """ZIP of ``cell_0001.tif``... (named by label); returns the number of cells written.
+
+    Gray and RGB planes are plain TIFFs, as the seed writes them. Channels other than RGB and
+    z-stacks are ImageJ hyperstacks (CYX, ZYX or ZCYX) with the pixel size, so Fiji opens
+    each crop with its channels and planes apart.
+    """
+    about = about or About(rgb=has_channels(image, masks) and image.shape[-1] == 3)
     count = 0
     image16 = to_uint16(image)
+    plain = masks.ndim == 2 and (not has_channels(image, masks) or about.rgb)
     with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
         for label, crop in cell_crops(image16, masks):
             buffer = io.BytesIO()
-            tifffile.imwrite(buffer, crop, photometric="rgb" if crop.ndim == 3 else None)
+            if plain:
+                tifffile.imwrite(buffer, crop, photometric="rgb" if crop.ndim == 3 else None)
+            else:
+                _write_hyperstack(buffer, crop, has_channels(image, masks), about)
             archive.writestr(f"cell_{label:04d}.tif", buffer.getvalue())
             count += 1
     return count
+
+
+def _write_hyperstack(target: BinaryIO, crop: np.ndarray, channels: bool, about: About) -> None:
+    """Channel-last (Z?, Y, X, C?) as ImageJ's (Z?, C?, Y, X) order."""
+    letters = ("Z" if crop.ndim - channels == 3 else "") + ("C" if channels else "") + "YX"
+    array = np.moveaxis(crop, -1, -3) if channels else crop
+    metadata: dict[str, object] = {"axes": letters}
+    options: dict[str, object] = {}
+    if about.pixel_size_um:
+        metadata["unit"] = "um"
+        options["resolution"] = (1 / about.pixel_size_um, 1 / about.pixel_size_um)
+    if about.z_step_um and "Z" in letters:
+        metadata["spacing"] = about.z_step_um
+    if channels:
+        metadata["mode"] = "composite"
+    tifffile.imwrite(target, array, imagej=True, metadata=metadata, **options)  # type: ignore[arg-type]  # tifffile: options are keyword arguments of imwrite
 
 
 def write_npy(array: np.ndarray, target: str | Path) -> None:

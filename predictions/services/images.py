@@ -3,16 +3,19 @@
 One module for the API, the CLI and the tasks, so each refuses the same inputs with
 the same words. Everything raises :class:`ImageError`, whose message is meant for users.
 
-Supported: PNG, JPEG and TIFF (BigTIFF too) images; .npy, TIFF and PNG label images. The
-web request only *validates* (``validate_image``, ``validate_labels``): headers always, the
-pixels only while decoding them stays within a memory budget, otherwise a bounded check of
-the file's structure. The full decode happens in the worker.
+Supported: PNG, JPEG and TIFF (BigTIFF, OME-TIFF, ImageJ hyperstacks) images; .npy, TIFF and
+PNG label images. A TIFF's axes come from its metadata or the request (``axes``); the decoded
+image is canonical: ``(Z, Y, X, C)`` with its channel names and physical pixel size
+(:class:`Canonical`). The web request only *validates* (``validate_image``,
+``validate_labels``): headers always, the pixels only while decoding them stays within a memory
+budget, otherwise a bounded check of the file's structure. The full decode happens in the worker.
 """
 
 from __future__ import annotations
 
 import io
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, cast
@@ -22,6 +25,8 @@ import numpy.typing as npt
 import tifffile
 from PIL import Image, UnidentifiedImageError
 
+from predictions.services import axes
+from predictions.services.axes import AxesRequest, Layout
 from predictions.services.labels import label_dtype
 
 TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
@@ -50,7 +55,18 @@ PIL_MODES = {
 
 
 class ImageError(ValueError):
-    """An input that cannot be used; the message says why, in a user's words."""
+    """An input that cannot be used; the message says why, in a user's words.
+
+    ``param`` is the request field the problem is about (the file, or the parameter that
+    would resolve it).
+    """
+
+    def __init__(self, message: str, param: str = "input_image") -> None:
+        super().__init__(message)
+        self.param = param
+
+
+NO_REQUEST = AxesRequest()
 
 
 Source = str | Path | BinaryIO
@@ -66,6 +82,7 @@ def _read_bytes(source: Source) -> bytes:
 
 
 def _check_pixels(shape: tuple[int, ...], max_pixels: int) -> None:
+    """``shape`` is (Y, X, ...) for a plane or (Z, Y, X, C) for a layout; voxels count."""
     height, width = shape[:2]
     if height * width > max_pixels:
         raise ImageError(
@@ -73,17 +90,84 @@ def _check_pixels(shape: tuple[int, ...], max_pixels: int) -> None:
         )
 
 
-def _decode_tiff(data: bytes, max_pixels: int) -> np.ndarray:
+def _check_layout(layout: Layout, max_pixels: int, max_channels: int) -> None:
+    planes, height, width, channels = layout.shape
+    if planes == 1:
+        _check_pixels((height, width), max_pixels)
+    elif layout.voxels > max_pixels:
+        raise ImageError(
+            f"image is {planes} planes of {width}x{height} pixels, {layout.voxels:,} voxels, "
+            f"above the limit of {max_pixels:,} pixels (each voxel counts as a pixel)"
+        )
+    if channels > max_channels:
+        raise ImageError(
+            f"image has {channels} channels, more than the {max_channels} allowed "
+            "(CELLSERVE_MAX_CHANNELS)"
+        )
+    _check_size((height, width))
+
+
+def _pick_series(tif: tifffile.TiffFile, request: AxesRequest) -> int:
+    count = len(tif.series)
+    if request.series is None:
+        if count > 1:
+            raise ImageError(
+                f"the file holds {count} images (series or positions); "
+                f"choose one with series (0 to {count - 1})",
+                "series",
+            )
+        return 0
+    if not 0 <= request.series < count:
+        raise ImageError(
+            f"series must be between 0 and {count - 1}: the file holds {count} image(s)", "series"
+        )
+    return request.series
+
+
+def _tiff_layout(tif: tifffile.TiffFile, request: AxesRequest) -> tuple[Layout, np.dtype]:
+    index = _pick_series(tif, request)
+    series = tif.series[index]
     try:
-        with tifffile.TiffFile(io.BytesIO(data)) as tif:
-            series = tif.series[0]
-            _check_tiff_layout(series.shape, len(tif.pages))
-            _check_pixels(series.shape, max_pixels)
-            return series.asarray()
+        layout = axes.resolve(
+            series.axes, series.shape, request, series=index, **_tiff_metadata(tif, index)
+        )
+    except axes.AxesError as exc:
+        raise ImageError(str(exc), exc.param) from exc
+    dtype = np.dtype(series.dtype)
+    return layout, np.dtype(np.uint8) if dtype.kind == "b" else dtype
+
+
+def _tiff_metadata(tif: tifffile.TiffFile, series: int) -> dict[str, Any]:
+    if tif.is_ome and tif.ome_metadata:
+        ome = axes.ome_pixels(tif.ome_metadata, series)
+        return {
+            "channel_names": ome.channel_names,
+            "pixel_size_um": ome.pixel_size_um,
+            "z_step_um": ome.z_step_um,
+        }
+    imagej = tif.imagej_metadata or {}
+    unit = imagej.get("unit")
+    page = tif.series[series].keyframe
+    spacing = imagej.get("spacing")
+    return {
+        "pixel_size_um": axes.resolution_um(page.resolution, int(page.resolutionunit), unit),
+        "z_step_um": axes.to_um(spacing, unit) if spacing else None,
+    }
+
+
+def _decode_tiff(
+    data: BinaryIO, request: AxesRequest, max_pixels: int, max_channels: int
+) -> Canonical:
+    try:
+        with tifffile.TiffFile(data) as tif:
+            layout, _dtype = _tiff_layout(tif, request)
+            _check_layout(layout, max_pixels, max_channels)
+            array = tif.series[layout.series].asarray()
     except ImageError:
         raise
     except Exception as exc:
         raise ImageError(f"TIFF could not be decoded ({exc})") from exc
+    return Canonical(_checked_dtype(layout.canonical(array)), layout)
 
 
 def _open_pil(handle: BinaryIO, max_pixels: int) -> Image.Image:
@@ -130,12 +214,57 @@ def _check_size(shape: tuple[int, ...]) -> None:
 
 
 @dataclass(frozen=True)
+class Canonical:
+    """A decoded image: ``data`` is ``(Z, Y, X, C)``; ``layout`` says what the file said."""
+
+    data: np.ndarray
+    layout: Layout
+
+    @property
+    def array(self) -> np.ndarray:
+        """Channel-last, single Z and C dropped: (Y, X), (Y, X, C), (Z, Y, X) or (Z, Y, X, C).
+
+        A plain 2D image comes out exactly as it was stored, as the seed's services expect.
+        """
+        array = self.data[0] if self.data.shape[0] == 1 else self.data
+        return np.ascontiguousarray(array[..., 0] if array.shape[-1] == 1 else array)
+
+    @property
+    def spatial_shape(self) -> tuple[int, ...]:
+        return spatial_shape(self.layout)
+
+    @property
+    def channel_names(self) -> tuple[str, ...]:
+        return axes.channel_names(self.layout)
+
+    def channels(self) -> np.ndarray:
+        """Channel-last with the spatial axes of the masks: (Y, X, C) or (Z, Y, X, C)."""
+        return self.data[0] if self.data.shape[0] == 1 else self.data
+
+    def select(self, channels: Sequence[int] | None) -> np.ndarray:
+        """:attr:`array` of only ``channels`` (all when None), as an engine takes it."""
+        if channels is None or list(channels) == list(range(self.data.shape[-1])):
+            return self.array
+        return Canonical(self.data[..., list(channels)], self.layout).array
+
+
+def spatial_shape(layout: Layout) -> tuple[int, ...]:
+    """(Y, X) of a plane, (Z, Y, X) of a stack: the shape of its masks."""
+    planes, height, width, _ = layout.shape
+    return (height, width) if planes == 1 else (planes, height, width)
+
+
+@dataclass(frozen=True)
 class ImageInfo:
-    """What a file's header says: its kind (a key of EXTENSIONS) and its decoded array."""
+    """What a file's header says: its kind (a key of EXTENSIONS), shape, dtype and layout.
+
+    ``shape`` is that of :attr:`Canonical.array`.
+    """
 
     kind: str
     shape: tuple[int, ...]
     dtype: np.dtype
+    layout: Layout
 
     @property
     def decoded_bytes(self) -> int:
@@ -145,18 +274,34 @@ class ImageInfo:
     def extension(self) -> str:
         return EXTENSIONS[self.kind]
 
+    @property
+    def spatial_shape(self) -> tuple[int, ...]:
+        return spatial_shape(self.layout)
+
+
+def _squeezed(shape: tuple[int, int, int, int]) -> tuple[int, ...]:
+    planes, height, width, channels = shape
+    return (
+        *((planes,) if planes > 1 else ()),
+        height,
+        width,
+        *((channels,) if channels > 1 else ()),
+    )
+
 
 def validate_image(
     source: BinaryIO,
     *,
     max_pixels: int,
     decode_budget: int,
+    max_channels: int,
+    request: AxesRequest = NO_REQUEST,
 ) -> ImageInfo:
     """Check an upload in bounded time and memory; the worker decodes it for real."""
     data = _rewound(source, "file")
-    info = probe_image(data, max_pixels=max_pixels)
+    info = probe_image(data, max_pixels=max_pixels, request=request, max_channels=max_channels)
     if info.decoded_bytes <= decode_budget:
-        decode_image(data, max_pixels=max_pixels)
+        read_image(data, max_pixels=max_pixels, request=request, max_channels=max_channels)
     elif info.kind == "tiff":
         _check_tiff_structure(data)
     else:
@@ -164,24 +309,39 @@ def validate_image(
     return info
 
 
-def probe_image(handle: BinaryIO, *, max_pixels: int) -> ImageInfo:
-    """The kind, shape and dtype of an image, from its header alone."""
+def probe_image(
+    handle: BinaryIO,
+    *,
+    max_pixels: int,
+    max_channels: int,
+    request: AxesRequest = NO_REQUEST,
+) -> ImageInfo:
+    """The kind, shape, dtype and layout of an image, from its header alone."""
     handle.seek(0)
     magic = handle.read(4)
     handle.seek(0)
-    dtype: npt.DTypeLike | None
     if magic in TIFF_MAGIC:
-        shape, dtype = _tiff_shape(handle, max_pixels)
+        layout, dtype = _tiff_header(handle, request)
         kind = "tiff"
     else:
         img = _open_pil(handle, max_pixels)
-        channels, dtype = PIL_MODES.get(img.mode, (None, None))
+        channels, pil_dtype = PIL_MODES.get(img.mode, (None, None))
         if channels is None:
             raise ImageError(f"unsupported image mode {img.mode!r}")
-        shape = (img.height, img.width) if channels == 1 else (img.height, img.width, channels)
+        layout = _plane_layout((img.height, img.width, channels), request)
+        dtype = np.dtype(pil_dtype)
         kind = img.format.lower()  # type: ignore[union-attr]  # Pillow: format is Optional; _open_pil kept only PNG or JPEG
-    _check_size(shape)
-    return ImageInfo(kind, tuple(int(n) for n in shape), np.dtype(dtype))
+    _check_layout(layout, max_pixels, max_channels)
+    return ImageInfo(kind, _squeezed(layout.shape), dtype, layout)
+
+
+def _plane_layout(shape: tuple[int, ...], request: AxesRequest) -> Layout:
+    """A PNG or JPEG: (Y, X) gray or (Y, X, S) colour, after decode_image's conversions."""
+    plane = shape if shape[-1] != 1 else shape[:2]
+    try:
+        return axes.resolve("YXS"[: len(plane)], plane, request)
+    except axes.AxesError as exc:
+        raise ImageError(str(exc), exc.param) from exc
 
 
 def _rewound(handle: BinaryIO, what: str) -> BinaryIO:
@@ -192,30 +352,14 @@ def _rewound(handle: BinaryIO, what: str) -> BinaryIO:
     return handle
 
 
-def _tiff_shape(handle: BinaryIO, max_pixels: int) -> tuple[tuple[int, ...], np.dtype]:
+def _tiff_header(handle: BinaryIO, request: AxesRequest) -> tuple[Layout, np.dtype]:
     try:
         with tifffile.TiffFile(handle) as tif:
-            series = tif.series[0]
-            _check_tiff_layout(series.shape, len(tif.pages))
-            _check_pixels(series.shape, max_pixels)
-            shape, dtype = tuple(series.shape), series.dtype
+            return _tiff_layout(tif, request)
     except ImageError:
         raise
     except Exception as exc:
         raise ImageError(f"TIFF could not be read ({exc})") from exc
-    if len(shape) == 3 and shape[-1] == 4:
-        shape = (*shape[:2], 3)
-    if len(shape) == 3 and shape[-1] == 1:
-        shape = shape[:2]
-    return shape, np.dtype(np.uint8 if dtype.kind == "b" else dtype)
-
-
-def _check_tiff_layout(shape: tuple[int, ...], pages: int) -> None:
-    if pages > 1 or len(shape) > 3 or (len(shape) == 3 and shape[-1] not in (3, 4)):
-        raise ImageError(
-            f"TIFF has shape {tuple(shape)} across {pages} page(s); "
-            "only single-page 2D images (gray, RGB or RGBA) are supported"
-        )
 
 
 def _check_tiff_structure(handle: BinaryIO) -> None:
@@ -252,8 +396,14 @@ def _check_pil_structure(handle: BinaryIO, info: ImageInfo) -> None:
         raise ImageError(f"image is truncated or corrupt ({exc})") from exc
 
 
-def decode_image(source: Source, *, max_pixels: int) -> np.ndarray:
-    """Decode a PNG, JPEG or TIFF into a 2D (H, W) or colour (H, W, 3) array.
+def read_image(
+    source: Source,
+    *,
+    max_pixels: int,
+    max_channels: int,
+    request: AxesRequest = NO_REQUEST,
+) -> Canonical:
+    """Decode a PNG, JPEG or TIFF into its canonical ``(Z, Y, X, C)`` array and layout.
 
     Alpha is dropped: it carries no signal for segmentation. Pixel values and dtype are
     kept as stored (8-bit, 16-bit or float), so exports keep the original intensities.
@@ -262,10 +412,22 @@ def decode_image(source: Source, *, max_pixels: int) -> np.ndarray:
     if not data:
         raise ImageError("file is empty (0 bytes)")
     if data[:4] in TIFF_MAGIC:
-        array = _decode_tiff(data, max_pixels)
-    else:
-        array = _decode_pil(data, max_pixels)
-    return _normalize_channels(array)
+        return _decode_tiff(io.BytesIO(data), request, max_pixels, max_channels)
+    plane = _normalize_channels(_decode_pil(data, max_pixels))
+    layout = _plane_layout(plane.shape, request)
+    _check_layout(layout, max_pixels, max_channels)
+    return Canonical(layout.canonical(plane), layout)
+
+
+def decode_image(source: Source, *, max_pixels: int) -> np.ndarray:
+    """A plain 2D image as (H, W) or (H, W, 3); see :func:`read_image` for the rest."""
+    image = read_image(source, max_pixels=max_pixels, max_channels=2**31)
+    if image.layout.is_stack or image.layout.shape[3] not in (1, 3):
+        raise ImageError(
+            f"expected a 2D gray or RGB image; this one has axes {image.layout.axes} "
+            f"and shape {image.layout.source_shape}"
+        )
+    return image.array
 
 
 def _normalize_channels(array: np.ndarray) -> np.ndarray:
@@ -276,6 +438,10 @@ def _normalize_channels(array: np.ndarray) -> np.ndarray:
     if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[-1] != 3):
         raise ImageError(f"image has unsupported shape {array.shape}")
     _check_size(array.shape)
+    return _checked_dtype(array)
+
+
+def _checked_dtype(array: np.ndarray) -> np.ndarray:
     if array.dtype == bool:
         array = array.astype(np.uint8)
     if array.dtype.kind not in "uif":
@@ -304,18 +470,55 @@ def validate_labels(
 
 
 def probe_labels(handle: BinaryIO, *, max_pixels: int) -> ImageInfo:
-    """The kind, shape and dtype of a label image, from its header alone."""
+    """The kind, shape and dtype of a label image (2D, or 3D for a z-stack), from its header."""
     handle.seek(0)
-    if handle.read(len(NPY_MAGIC)) == NPY_MAGIC:
+    magic = handle.read(len(NPY_MAGIC))
+    if magic == NPY_MAGIC:
         info = _npy_header(handle)
-        _check_pixels(info.shape if len(info.shape) >= 2 else (1, 1), max_pixels)
+    elif magic[:4] in TIFF_MAGIC:
+        info = _tiff_labels_header(handle)
     else:
-        info = probe_image(handle, max_pixels=max_pixels)
+        info = probe_image(handle, max_pixels=max_pixels, max_channels=3)
         if info.kind == "jpeg":
             raise ImageError(f"masks must be lossless ({LABEL_FORMATS}), not JPEG")
+    _check_label_voxels(info.shape, max_pixels)
     if info.dtype.kind not in "uibf":
         raise ImageError(f"masks have unsupported type {info.dtype}")
     return info
+
+
+def _label_info(kind: str, shape: tuple[int, ...], dtype: npt.DTypeLike) -> ImageInfo:
+    letters = "ZYX"[-len(shape) :] if len(shape) in (2, 3) else "I" * len(shape)
+    return ImageInfo(kind, shape, np.dtype(dtype), Layout(letters, shape))
+
+
+def _tiff_labels_header(handle: BinaryIO) -> ImageInfo:
+    """Labels have no channels: every axis of a label TIFF but Y, X and one more is single."""
+    handle.seek(0)
+    try:
+        with tifffile.TiffFile(handle) as tif:
+            series = tif.series[0]
+            shape, dtype = _label_shape(series.axes, series.shape), series.dtype
+    except ImageError:
+        raise
+    except Exception as exc:
+        raise ImageError(f"TIFF could not be read ({exc})") from exc
+    return _label_info("tiff", shape, np.uint8 if np.dtype(dtype).kind == "b" else dtype)
+
+
+def _label_shape(letters: str, shape: tuple[int, ...]) -> tuple[int, ...]:
+    if "S" in letters and shape[letters.index("S")] > 1:
+        raise ImageError(f"masks must be a label image, not a colour image (shape {shape})")
+    return tuple(int(n) for n in shape if n > 1) or (1, 1)
+
+
+def _check_label_voxels(shape: tuple[int, ...], max_pixels: int) -> None:
+    if len(shape) == 3 and int(np.prod(shape, dtype=np.int64)) > max_pixels:
+        raise ImageError(
+            f"masks hold {int(np.prod(shape, dtype=np.int64)):,} voxels, "
+            f"above the limit of {max_pixels:,} pixels"
+        )
+    _check_pixels(shape if len(shape) >= 2 else (1, 1), max_pixels)
 
 
 def _npy_header(handle: BinaryIO) -> ImageInfo:
@@ -330,16 +533,23 @@ def _npy_header(handle: BinaryIO) -> ImageInfo:
         shape, _fortran, dtype = read_header(handle)
     except Exception as exc:
         raise ImageError(f".npy file could not be read ({exc})") from exc
-    return ImageInfo("npy", tuple(int(n) for n in shape), np.dtype(dtype))
+    return _label_info("npy", tuple(int(n) for n in shape), dtype)
 
 
 def _check_label_shape(labels: tuple[int, ...], image: tuple[int, ...] | None) -> None:
-    if len(labels) != 2:
+    """``image`` is the image's spatial shape: (Y, X), or (Z, Y, X) for a z-stack."""
+    if len(labels) not in (2, 3) or (image is not None and len(image) == 2 and len(labels) != 2):
         raise ImageError(f"masks must be a 2D label image, got shape {tuple(labels)}")
-    if image is not None and tuple(labels) != tuple(image[:2]):
+    if image is None or tuple(labels) == tuple(image):
+        return
+    if len(image) == 2:
         raise ImageError(
             f"masks are {labels[1]}x{labels[0]} but the image is {image[1]}x{image[0]}"
         )
+    raise ImageError(
+        f"masks have shape {tuple(labels)} but the image's z-stack is {tuple(image)} "
+        "(planes, height, width); give a label volume of the same shape"
+    )
 
 
 def decode_labels(
@@ -347,15 +557,19 @@ def decode_labels(
 ) -> np.ndarray:
     """Decode a label image (.npy, .tif or .png): integers, 0 for background.
 
-    Labels are renumbered 1..N in ascending order of their ids, so the result follows
-    the masks contract whatever ids the file used.
+    2D, or 3D (Z, Y, X) for a z-stack. Labels are renumbered 1..N in ascending order of
+    their ids, so the result follows the masks contract whatever ids the file used.
     """
     data = _read_bytes(source)
     if not data:
         raise ImageError("mask file is empty (0 bytes)")
     if data.startswith(NPY_MAGIC):
         labels = load_npy(data)
-        _check_pixels(labels.shape, max_pixels)
+        _check_label_voxels(labels.shape, max_pixels)
+    elif data[:4] in TIFF_MAGIC:
+        info = probe_labels(io.BytesIO(data), max_pixels=max_pixels)
+        _check_label_shape(info.shape, shape)
+        labels = _decode_label_tiff(data, info.shape)
     else:
         labels = decode_image(io.BytesIO(data), max_pixels=max_pixels)
     _check_label_shape(labels.shape, None)
@@ -368,6 +582,14 @@ def decode_labels(
         raise ImageError("masks must not hold negative labels")
     _check_label_shape(labels.shape, shape)
     return relabel_sequential(labels)
+
+
+def _decode_label_tiff(data: bytes, shape: tuple[int, ...]) -> np.ndarray:
+    try:
+        with tifffile.TiffFile(io.BytesIO(data)) as tif:
+            return tif.series[0].asarray().reshape(shape)
+    except Exception as exc:
+        raise ImageError(f"TIFF could not be decoded ({exc})") from exc
 
 
 def relabel_sequential(labels: np.ndarray) -> np.ndarray:

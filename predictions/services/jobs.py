@@ -30,7 +30,7 @@ from django.db.models.fields.files import FieldFile
 from django.utils import timezone
 
 from predictions.models import ACTIVE_STATUSES, JobStage, JobStatus, PredictionJob
-from predictions.services import engines, images, leases, outputs
+from predictions.services import axes, engines, images, leases, outputs
 from predictions.signals import job_completed
 
 if TYPE_CHECKING:
@@ -57,8 +57,15 @@ class JobFinished(Exception):
 
 @dataclass(frozen=True)
 class JobRequest:
+    """What a job is asked to do, resolved against its image (``options.resolve``).
+
+    ``channels`` are the image channels given to the engine; None: all of them (a plain image).
+    """
+
     model_type: str
     params: engines.SegmentationParams = engines.DEFAULTS
+    reading: axes.AxesRequest = images.NO_REQUEST
+    channels: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -82,6 +89,13 @@ def create_job(
         flow_threshold=request.params.flow_threshold,
         cellprob_threshold=request.params.cellprob_threshold,
         min_size=request.params.min_size,
+        **_reading_fields(request.reading),
+        channels=list(request.channels) if request.channels is not None else None,
+        nuclear_channel=request.params.nuclear_channel,
+        do_3D=request.params.do_3D,
+        anisotropy=request.params.anisotropy,
+        stitch_threshold=request.params.stitch_threshold,
+        image_metadata=image_metadata(image.info.layout),
         stage=JobStage.MEASURE if masks else JobStage.SEGMENT,
         stored_bytes=image.file.size + (masks.file.size if masks else 0),  # type: ignore[operator]  # django-stubs: UploadedFile.size is Optional; an upload's is set
     )
@@ -97,6 +111,25 @@ def create_job(
         raise
     transaction.on_commit(lambda: send(job.pk, job.stage, 1))
     return job
+
+
+def _reading_fields(reading: axes.AxesRequest) -> dict[str, Any]:
+    return {name: getattr(reading, name) for name in READING_FIELDS}
+
+
+READING_FIELDS = ("channel_axis", "z_axis", "t_index", "series", "pixel_size_um", "z_step_um")
+
+
+def image_metadata(layout: axes.Layout) -> dict[str, Any]:
+    """What the file holds, as the API reports it."""
+    planes, height, width, channels = layout.shape
+    return {
+        "axes": layout.axes,
+        "shape": {"Z": planes, "Y": height, "X": width, "C": channels},
+        "channel_names": list(axes.channel_names(layout)),
+        "pixel_size_um": layout.pixel_size_um,
+        "z_step_um": layout.z_step_um,
+    }
 
 
 def stored_name(upload: Upload) -> str:
@@ -120,10 +153,13 @@ def send(job_id: uuid.UUID, stage: str, attempt: int) -> None:
     PredictionJob.objects.filter(pk=job_id, status=JobStatus.PENDING).update(task_id=result.id)
 
 
-def load_image(job: PredictionJob) -> np.ndarray:
+def load_image(job: PredictionJob) -> images.Canonical:
     with job.input_image.open("rb") as handle:
-        return images.decode_image(
-            io.BytesIO(handle.read()), max_pixels=settings.CELLSERVE_MAX_IMAGE_PIXELS
+        return images.read_image(
+            io.BytesIO(handle.read()),
+            max_pixels=settings.CELLSERVE_MAX_IMAGE_PIXELS,
+            max_channels=settings.CELLSERVE_MAX_CHANNELS,
+            request=axes.AxesRequest(**{f: getattr(job, f) for f in READING_FIELDS}),
         )
 
 
@@ -133,13 +169,18 @@ def segmentation_params(job: PredictionJob) -> engines.SegmentationParams:
         flow_threshold=job.flow_threshold,
         cellprob_threshold=job.cellprob_threshold,
         min_size=job.min_size,
+        do_3D=job.do_3D,
+        anisotropy=job.anisotropy,
+        stitch_threshold=job.stitch_threshold,
+        nuclear_channel=job.nuclear_channel,
     )
 
 
 def segment(lease: leases.Lease) -> None:
     """Run the job's engine and keep masks and flows for the measuring step."""
     job = leases.held_job(lease)
-    result = engines.get_engine(job.model_type).segment(load_image(job), segmentation_params(job))
+    image = load_image(job).select(job.channels)
+    result = engines.get_engine(job.model_type).segment(image, segmentation_params(job))
     buffer = io.BytesIO()
     np.savez(buffer, masks=result.masks, flows=result.flows)
     with leases.fenced(lease):
@@ -151,13 +192,13 @@ def segment(lease: leases.Lease) -> None:
 
 
 def _segmentation_inputs(
-    job: PredictionJob, image: np.ndarray
+    job: PredictionJob, image: images.Canonical
 ) -> tuple[npt.NDArray[np.unsignedinteger[Any]], npt.NDArray[np.float32] | None]:
     if job.has_uploaded_masks:
         with job.input_masks.open("rb") as handle:
             masks = images.decode_labels(
                 io.BytesIO(handle.read()),
-                image.shape[:2],
+                image.spatial_shape,
                 max_pixels=settings.CELLSERVE_MAX_IMAGE_PIXELS,
             )
         return masks, None
@@ -173,7 +214,9 @@ def finish(lease: leases.Lease) -> None:
     masks, flows = _segmentation_inputs(job, image)
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp) / "results"
-        result = outputs.write_results(directory, image, masks, flows)
+        result = outputs.write_results(
+            directory, image.array, masks, flows, about=outputs.about(image)
+        )
         with leases.fenced(lease):
             stored = {
                 field: _store(directory / filename, pattern.format(id=job.id))

@@ -1,7 +1,8 @@
 """Label images (0 background, 1..N cells): one dtype rule and one palette for every output.
 
 The overlay PNG and the masks tile layer colour cell ``i`` with the same colour, so a cell
-looks the same in the result file and in the viewer.
+looks the same in the result file and in the viewer. Channels of a multichannel image have
+their own palette, shared by the overlay and the viewer's channel picker.
 """
 
 from __future__ import annotations
@@ -17,6 +18,21 @@ LABEL_COLORS = (
     "#800000", "#aaffc3", "#808000", "#ffd8b1", "#000075",
 )  # fmt: skip
 _RGB = np.array([[int(c[i : i + 2], 16) for i in (1, 3, 5)] for c in LABEL_COLORS], np.uint8)
+
+
+# Fiji's default composite colours, in channel order: red, green, blue, grey, cyan, magenta,
+# yellow (cycled), so a composite looks here as it does in Fiji.
+CHANNEL_COLORS = ("#ff0000", "#00ff00", "#0000ff", "#ffffff", "#00ffff", "#ff00ff", "#ffff00")
+
+
+def channel_color_hex(channel: int) -> str:
+    return CHANNEL_COLORS[channel % len(CHANNEL_COLORS)]
+
+
+def channel_colors(count: int) -> npt.NDArray[np.float32]:
+    """(count, 3) RGB weights in [0, 1] for compositing ``count`` channels."""
+    hexes = [channel_color_hex(i) for i in range(count)]
+    return np.array([[int(h[i : i + 2], 16) / 255 for i in (1, 3, 5)] for h in hexes], np.float32)
 
 
 def label_dtype(max_label: int) -> np.dtype[np.unsignedinteger]:

@@ -11,7 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from predictions.services import exports, measure
+from predictions.services import exports, images, measure
+from predictions.services.exports import About
 
 MASKS = "masks.npy"
 FLOWS = "flows.npy"
@@ -24,29 +25,74 @@ SHAPE_ANALYSIS = "shape_analysis.json"
 @dataclass(frozen=True)
 class ResultSummary:
     num_cells: int
-    mask_shape: tuple[int, int]
+    mask_shape: tuple[int, ...]
     summary: dict[str, Any]
 
 
+def about(image: images.Canonical) -> About:
+    layout = image.layout
+    return About(layout.channel_names, layout.pixel_size_um, layout.z_step_um, layout.is_rgb)
+
+
 def write_results(
-    directory: Path, image: np.ndarray, masks: np.ndarray, flows: np.ndarray | None
+    directory: Path,
+    image: np.ndarray,
+    masks: np.ndarray,
+    flows: np.ndarray | None,
+    about: About | None = None,
 ) -> ResultSummary:
-    """Write every result file of one image into ``directory`` (created; must not exist)."""
+    """Write every result file of one image into ``directory`` (created; must not exist).
+
+    ``image`` is channel-last with the masks' spatial axes, (Y, X[, C]) or (Z, Y, X[, C]).
+    Every cell is measured in every channel, and in physical units when the pixel size is
+    known, except in a seed-plain image, whose metrics stay the seed's exactly.
+    """
+    about = about or About(rgb=exports.has_channels(image, masks) and image.shape[-1] == 3)
     directory.mkdir(parents=True)
     exports.write_npy(masks, directory / MASKS)
     if flows is not None:
         exports.write_npy(flows, directory / FLOWS)
     exports.write_png(exports.render_overlay(image, masks), directory / OVERLAY)
-    exports.write_cells_zip(image, masks, directory / CELLS_ZIP)
-    table = measure.measure_cells(masks)
-    metrics = measure.metrics_document(table)
+    exports.write_cells_zip(image, masks, directory / CELLS_ZIP, about)
+    table = measure.measure_cells(
+        masks, pixel_size_um=about.pixel_size_um, z_step_um=about.z_step_um
+    )
+    names = () if seed_plain(image, masks, about) else channel_names(image, masks, about)
+    if names:
+        table |= measure.intensity_table(masks, channel_stack(image, masks), names)
+    metrics = measure.metrics_document(
+        table, channel_names=names, physical=about.pixel_size_um is not None
+    )
     _write_json(metrics, directory / METRICS)
     _write_json(measure.shape_analysis_document(table), directory / SHAPE_ANALYSIS)
     return ResultSummary(
         num_cells=len(table["cell_id"]),
-        mask_shape=(int(masks.shape[0]), int(masks.shape[1])),
+        mask_shape=tuple(int(n) for n in masks.shape),
         summary=metrics["summary"],
     )
+
+
+def seed_plain(image: np.ndarray, masks: np.ndarray, about: About) -> bool:
+    """A 2D gray or RGB image that says nothing more (no channel names, no pixel size): what
+    the seed takes, so its documents keep the seed's fields, byte for byte."""
+    channels = channel_stack(image, masks).shape[-1]
+    return (
+        masks.ndim == 2
+        and (channels == 1 or (channels == 3 and about.rgb))
+        and not about.channel_names
+        and about.pixel_size_um is None
+    )
+
+
+def channel_stack(image: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    return image if exports.has_channels(image, masks) else image[..., None]
+
+
+def channel_names(image: np.ndarray, masks: np.ndarray, about: About) -> tuple[str, ...]:
+    count = channel_stack(image, masks).shape[-1]
+    if len(about.channel_names) == count:
+        return about.channel_names
+    return tuple(f"ch{i}" for i in range(count))
 
 
 def _write_json(document: dict[str, Any], path: Path) -> None:
@@ -54,13 +100,17 @@ def _write_json(document: dict[str, Any], path: Path) -> None:
 
 
 def write_results_atomically(
-    target: Path, image: np.ndarray, masks: np.ndarray, flows: np.ndarray | None
+    target: Path,
+    image: np.ndarray,
+    masks: np.ndarray,
+    flows: np.ndarray | None,
+    about: About | None = None,
 ) -> ResultSummary:
     """Write into a sibling temporary directory, then swap it in: a crash leaves no half result."""
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
-        result = write_results(staging / "out", image, masks, flows)
+        result = write_results(staging / "out", image, masks, flows, about)
         if target.exists():
             shutil.rmtree(target)
         (staging / "out").replace(target)

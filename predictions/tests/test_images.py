@@ -6,7 +6,7 @@ import pytest
 import tifffile
 from PIL import Image
 
-from predictions.services.images import ImageError, decode_image, decode_labels
+from predictions.services.images import ImageError, decode_image, decode_labels, read_image
 from tests.helpers.images import png_bytes
 
 # The default limit (CELLSERVE_MAX_IMAGE_PIXELS); services take it as an argument.
@@ -107,17 +107,23 @@ def test_png_above_configured_limit_is_refused_before_decoding():
         decode_image(io.BytesIO(png_header_only(12000, 12000)), max_pixels=50_000_000)
 
 
-@pytest.mark.parametrize(
-    ("array", "kwargs"),
-    [
-        (np.zeros((3, 32, 32), np.uint16), {"photometric": "minisblack"}),
-        (np.zeros((4, 5, 32, 32), np.uint8), {"photometric": "minisblack"}),
-        (np.zeros((32, 32, 7), np.uint8), {"photometric": "minisblack", "planarconfig": "contig"}),
-    ],
-)
-def test_multipage_and_volume_tiffs_are_refused(array, kwargs):
-    with pytest.raises(ImageError, match="only single-page 2D images"):
-        decode_image(io.BytesIO(tiff_bytes(array, **kwargs)), max_pixels=MAX_PIXELS)
+@pytest.mark.parametrize("shape", [(3, 32, 32), (4, 5, 32, 32)])
+def test_stacks_without_axis_metadata_are_refused_naming_channel_axis(shape):
+    data = tiff_bytes(np.zeros(shape, np.uint16), photometric="minisblack")
+    with pytest.raises(ImageError, match="channel_axis=0 for channels or z_axis=0") as caught:
+        read_image(io.BytesIO(data), max_pixels=MAX_PIXELS, max_channels=16)
+    assert caught.value.param == "channel_axis"
+
+
+def test_decode_image_takes_only_plain_2d_images():
+    data = tiff_bytes(
+        np.zeros((32, 32, 7), np.uint8), photometric="minisblack", planarconfig="contig"
+    )
+    assert read_image(io.BytesIO(data), max_pixels=MAX_PIXELS, max_channels=16).data.shape == (
+        1, 32, 32, 7,
+    )  # fmt: skip
+    with pytest.raises(ImageError, match="expected a 2D gray or RGB image"):
+        decode_image(io.BytesIO(data), max_pixels=MAX_PIXELS)
 
 
 def test_labels_are_renumbered_and_checked_for_size():

@@ -94,7 +94,9 @@ def test_validation_of_a_compressed_tiff_is_bounded(settings):
     data = compressed_tiff((10_000, 10_000), np.uint64)
     assert len(data) < 2_000_000
     tracemalloc.start()
-    info = images.validate_image(io.BytesIO(data), max_pixels=10**8, decode_budget=64 * 2**20)
+    info = images.validate_image(
+        io.BytesIO(data), max_pixels=10**8, decode_budget=64 * 2**20, max_channels=16
+    )
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert info.shape == (10_000, 10_000)
@@ -106,7 +108,10 @@ def test_a_small_image_is_still_decoded_whole_to_validate_it(blobs_png):
     truncated = blobs_png[: len(blobs_png) - 40]
     with pytest.raises(images.ImageError, match="truncated or corrupt"):
         images.validate_image(
-            io.BytesIO(truncated), max_pixels=MAX_PIXELS, decode_budget=DECODE_BUDGET
+            io.BytesIO(truncated),
+            max_pixels=MAX_PIXELS,
+            decode_budget=DECODE_BUDGET,
+            max_channels=16,
         )
 
 
@@ -114,5 +119,8 @@ def test_a_large_truncated_tiff_is_caught_from_its_structure():
     data = compressed_tiff((4_000, 4_000), np.uint32)
     with pytest.raises(images.ImageError, match="truncated"):
         images.validate_image(
-            io.BytesIO(data[: len(data) // 2]), decode_budget=1024, max_pixels=MAX_PIXELS
+            io.BytesIO(data[: len(data) // 2]),
+            decode_budget=1024,
+            max_pixels=MAX_PIXELS,
+            max_channels=16,
         )

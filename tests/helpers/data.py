@@ -11,6 +11,10 @@ ROOT = Path(__file__).resolve().parents[2]
 SHARED_DATA = ROOT.parent / "shared" / "data"
 NUCLEI = SHARED_DATA / "nuclei"
 NUCLEI_DEV = NUCLEI / "dev"
+# A (Z, Y, X) = (31, 61, 57) uint16 z-stack and its labels (51 nuclei, ids not consecutive).
+NUCLEI3D = SHARED_DATA / "nuclei3d"
+NUCLEI3D_IMAGE = NUCLEI3D / "stardist_img3d.tif"
+NUCLEI3D_MASKS = NUCLEI3D / "stardist_mask3d.tif"
 
 
 def require(path: Path) -> Path:

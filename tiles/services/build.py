@@ -127,7 +127,7 @@ def build_layer_file(layer: str, source: Path, workdir: Path) -> Built:
 def _describe(path: Path) -> tuple[int, int, str]:
     # From the header: large-image's PIL reader refuses some valid shapes (2 x 5000 pixels).
     with path.open("rb") as handle:
-        info = images.probe_image(handle, max_pixels=2**63)
+        info = images.probe_image(handle, max_pixels=2**63, max_channels=2**31)
     return info.shape[1], info.shape[0], str(info.dtype)
 
 

@@ -1,9 +1,9 @@
 from pathlib import Path
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from predictions.management.reading import add_reading_arguments, reading
 from predictions.services import batch, images
 
 
@@ -17,6 +17,7 @@ class Command(BaseCommand):
         parser.add_argument("image", type=Path)
         parser.add_argument("masks", type=Path)
         parser.add_argument("--out", required=True, type=Path)
+        add_reading_arguments(parser)
 
     def handle(self, *args, **options):
         with tqdm(total=1, unit="image") as progress:
@@ -25,7 +26,7 @@ class Command(BaseCommand):
                     options["image"],
                     options["masks"],
                     options["out"],
-                    settings.CELLSERVE_MAX_IMAGE_PIXELS,
+                    reading(options),
                 )
             except (OSError, images.ImageError) as exc:
                 raise CommandError(str(exc)) from exc

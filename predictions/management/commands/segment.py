@@ -1,9 +1,14 @@
 from pathlib import Path
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from predictions.management.reading import (
+    add_reading_arguments,
+    add_segmentation_arguments,
+    reading,
+    segmentation_options,
+)
 from predictions.services import batch, engines
 
 
@@ -22,6 +27,8 @@ class Command(BaseCommand):
         parser.add_argument("--flow-threshold", type=float, default=defaults.flow_threshold)
         parser.add_argument("--cellprob-threshold", type=float, default=defaults.cellprob_threshold)
         parser.add_argument("--min-size", type=int, default=defaults.min_size)
+        add_reading_arguments(parser)
+        add_segmentation_arguments(parser)
 
     def handle(self, *args, **options):
         params = engines.SegmentationParams(
@@ -36,7 +43,8 @@ class Command(BaseCommand):
             options["out"],
             options["model"],
             params,
-            settings.CELLSERVE_MAX_IMAGE_PIXELS,
+            reading(options),
+            segmentation_options(options),
         )
         try:
             for outcome in tqdm(outcomes, total=len(options["images"]), unit="image"):

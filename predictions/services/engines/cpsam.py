@@ -120,9 +120,16 @@ class CellposeSAMEngine:
         return model
 
     def segment(self, image: np.ndarray, params: SegmentationParams) -> Segmentation:
+        """``image`` is channel-last: (Y, X[, C]), or (Z, Y, X[, C]) for a stack (see params)."""
+        stack = params.do_3D or params.stitch_threshold > 0
+        spatial = 3 if stack else 2
         masks, flows, _ = self.model.eval(
             image,
-            channel_axis=2 if image.ndim == 3 else None,
+            channel_axis=spatial if image.ndim > spatial else None,
+            z_axis=0 if stack else None,
+            do_3D=params.do_3D,
+            anisotropy=params.anisotropy,
+            stitch_threshold=params.stitch_threshold,
             diameter=params.diameter,
             flow_threshold=params.flow_threshold,
             cellprob_threshold=params.cellprob_threshold,

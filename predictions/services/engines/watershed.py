@@ -1,12 +1,15 @@
 """Classical CPU nucleus segmentation: threshold, valley-aware distance transform, watershed.
 
 Needs no model weights and no torch, so it runs offline on any worker in well under a second
-for a 512x512 image. Steps:
+for a 512x512 image. Images are channel-last: (Y, X) or (Y, X, C), and for a stack (``do_3D``
+or ``stitch_threshold > 0``) (Z, Y, X) or (Z, Y, X, C). Steps:
 
-1. ``to_intensity``: one float channel in [0, 1] in which objects are bright. Colour images use
-   the channel that splits most cleanly into two classes; polarity comes from which side of the
-   Otsu threshold the background (the histogram mode) lies on, so H&E brightfield (dark nuclei
-   on a light slide) and fluorescence (bright on dark) both work without settings.
+1. ``to_intensity``: one float channel in [0, 1] in which objects are bright: channel
+   ``params.nuclear_channel`` when given, else, of C channels, their mean when they look grey
+   (differ little) and otherwise the channel that splits most cleanly into two classes (a
+   constant fourth channel is an opaque alpha and is left out). Polarity comes from which side
+   of the Otsu threshold the background (the histogram mode) lies on, so H&E brightfield (dark
+   nuclei on a light slide) and fluorescence (bright on dark) both work without settings.
 2. ``estimate_diameter`` (when ``params.diameter`` is not given): twice the median inscribed
    radius of the foreground's components. Every other scale is a fraction of the diameter.
 3. ``foreground_logit``: light Gaussian smoothing, then Otsu on the square root of the intensity
@@ -17,11 +20,29 @@ for a 512x512 image. Steps:
    distance fills the foreground. Objects far smaller than a nucleus are dropped as specks, then
    objects under ``params.min_size`` pixels, and labels are renumbered 1..N.
 
-``flows`` follow Cellpose's layout, float32 (3, H, W):
+``do_3D`` runs the same steps on the volume, with ``params.anisotropy`` (Z step over pixel size,
+1.0 when None) as the Z spacing: Gaussians and the Laplacian of Gaussian have the same physical
+width along every axis (the Z sigma divided by the anisotropy), the distance transforms measure
+in (Y, X) pixels (``sampling=(anisotropy, 1, 1)``), one Otsu threshold holds for the stack, holes
+are cavities enclosed in 3D, and connectivity is by faces. The diameter estimate is twice the
+median inscribed-sphere radius. Size limits that are areas in 2D become the volume (in voxels)
+of the ball whose diameter is that of the disc of that area: a 3D speck is under
+``0.2 ** 1.5`` of the ball of the diameter, as a 2D one is under ``0.2`` of its disc.
+``params.min_size`` counts voxels.
 
-- ``flows[0]``, ``flows[1]``: Y and X components of the unit gradient of each cell's own
-  (smoothed) distance transform, pointing towards the cell's centre; zero on background.
-- ``flows[2]``: a foreground logit, ``(sqrt(smoothed) - threshold) / spread`` with the spread a
+``stitch_threshold > 0`` (without ``do_3D``) segments each plane in 2D and joins the planes by
+IoU (``stitch.stitch_planes``, Cellpose's ``stitch3D``). Normalisation, polarity and the Otsu
+threshold come from the whole stack (as Cellpose's ``norm3D``), so planes above and below the
+nuclei, which hold only background, stay empty instead of having their noise thresholded; the
+diameter estimate pools the 2D components of every plane (``anisotropy`` plays no part). As in
+Cellpose, ``min_size`` applies to the stitched objects' voxels, not to each plane.
+
+``flows`` follow Cellpose's layout, float32: (3, Y, X) in 2D, (4, Z, Y, X) for ``do_3D`` (dz
+first) and (3, Z, Y, X) stitched (each plane's 2D flows):
+
+- the flow components: the unit gradient (in physical units) of each cell's own (smoothed)
+  distance transform, pointing towards the cell's centre; zero on background.
+- the last: a foreground logit, ``(sqrt(smoothed) - threshold) / spread`` with the spread a
   quarter of the gap between the two Otsu class means: 0 at the threshold, about +-2 at the
   class means, clipped to +-10.
 
@@ -32,6 +53,7 @@ counterpart in a watershed and is ignored.
 
 from __future__ import annotations
 
+from functools import reduce
 from typing import Any, cast
 
 import numpy as np
@@ -42,7 +64,11 @@ from skimage.morphology import h_maxima
 from skimage.segmentation import find_boundaries, watershed
 
 from predictions.services.engines import Segmentation, SegmentationParams
+from predictions.services.engines.stitch import stitch_planes
 from predictions.services.labels import label_dtype
+
+# Spacing of a volume's axes in (Y, X) pixels, (anisotropy, 1, 1); None for a 2D image.
+Spacing = tuple[float, ...] | None
 
 # Scales as fractions of the object diameter in pixels. Smoothing stays light because blurring
 # moves the threshold contour outwards and merges neighbours.
@@ -75,33 +101,85 @@ class WatershedEngine:
     name = "watershed"
 
     def segment(self, image: np.ndarray, params: SegmentationParams) -> Segmentation:
-        intensity = to_intensity(image)
-        if intensity.max() <= intensity.min():
-            return _empty(*intensity.shape)
-        given = params.diameter
-        diameter = given if given and given > 0 else estimate_diameter(intensity)
-        diameter = max(float(diameter), MIN_DIAMETER)
-        smoothed = ndi.gaussian_filter(intensity, _sigma(diameter, SMOOTH_SIGMA_FRACTION))
-        logit = foreground_logit(smoothed)
-        foreground = ndi.binary_fill_holes(logit > params.cellprob_threshold)
-        labels = drop_small(split_touching(foreground, smoothed, diameter), params.min_size)
-        flows = np.concatenate([centre_flows(labels, diameter), logit[None]])
-        return Segmentation(masks=labels, flows=flows.astype(np.float32))
+        stack = params.do_3D or params.stitch_threshold > 0
+        intensity = to_intensity(image, stack=stack, channel=params.nuclear_channel)
+        if params.do_3D:
+            return segment_volume(intensity, params, spacing(params.anisotropy))
+        if stack:
+            return segment_stitched(intensity, params)
+        return segment_volume(intensity, params, None)
 
 
 def create_engine() -> WatershedEngine:
     return WatershedEngine()
 
 
-def to_intensity(image: np.ndarray) -> np.ndarray:
-    """One float32 channel scaled to [0, 1] in which objects are brighter than background."""
+def spacing(anisotropy: float | None) -> tuple[float, float, float]:
+    """(Z, Y, X) spacing in pixels: the anisotropy, 1.0 when None, then 1, 1."""
+    step = 1.0 if anisotropy is None else float(anisotropy)
+    if not np.isfinite(step) or step <= 0:
+        raise ValueError(f"anisotropy must be a positive number, got {anisotropy!r}")
+    return (step, 1.0, 1.0)
+
+
+def segment_volume(
+    intensity: np.ndarray, params: SegmentationParams, axes: Spacing
+) -> Segmentation:
+    """The whole pipeline on a 2D image (``axes`` None) or on a volume with that spacing."""
+    if intensity.max() <= intensity.min():
+        return _empty(intensity.shape, intensity.ndim + 1)
+    given = params.diameter
+    diameter = given if given and given > 0 else estimate_diameter(intensity, axes)
+    diameter = max(float(diameter), MIN_DIAMETER)
+    smoothed = ndi.gaussian_filter(intensity, _sigma(diameter, SMOOTH_SIGMA_FRACTION, axes))
+    logit = foreground_logit(smoothed)
+    foreground = ndi.binary_fill_holes(logit > params.cellprob_threshold)
+    labels = drop_small(split_touching(foreground, smoothed, diameter, axes), params.min_size)
+    flows = np.concatenate([centre_flows(labels, diameter, axes), logit[None]])
+    return Segmentation(masks=labels, flows=flows.astype(np.float32))
+
+
+def segment_stitched(intensity: np.ndarray, params: SegmentationParams) -> Segmentation:
+    """Each plane of a (Z, Y, X) stack in 2D, against one threshold; planes joined by IoU."""
+    if intensity.max() <= intensity.min():
+        return _empty(intensity.shape, 3)
+    given = params.diameter
+    diameter = given if given and given > 0 else estimate_plane_diameter(intensity)
+    diameter = max(float(diameter), MIN_DIAMETER)
+    sigma = _sigma(diameter, SMOOTH_SIGMA_FRACTION)
+    smoothed = ndi.gaussian_filter(intensity, (0, sigma, sigma))  # within each plane
+    logit = foreground_logit(smoothed)
+    planes = [
+        split_touching(ndi.binary_fill_holes(plane > params.cellprob_threshold), image, diameter)
+        for plane, image in zip(logit, smoothed, strict=True)
+    ]
+    labels = drop_small(stitch_planes(np.stack(planes), params.stitch_threshold), params.min_size)
+    flows = np.stack([centre_flows(plane, diameter) for plane in labels], axis=1)
+    return Segmentation(masks=labels, flows=np.concatenate([flows, logit[None]]).astype(np.float32))
+
+
+def to_intensity(
+    image: np.ndarray, *, stack: bool = False, channel: int | None = None
+) -> np.ndarray:
+    """One float32 channel scaled to [0, 1] in which objects are brighter than background.
+
+    ``image`` is (Y, X) or (Y, X, C), or with ``stack`` (Z, Y, X) or (Z, Y, X, C); ``channel``
+    picks one of the C channels (a single-channel image has only channel 0).
+    """
     data = np.asarray(image)
-    if data.ndim == 3 and data.shape[-1] <= 4:
-        data = data[..., :3]  # RGBA: alpha carries no stain
-    if data.ndim not in (2, 3) or data.size == 0:
-        raise ValueError(f"expected a 2D or (H, W, 3) image, got shape {data.shape}")
+    spatial = 3 if stack else 2
+    if data.ndim not in (spatial, spatial + 1) or data.size == 0:
+        layout = "(Z, Y, X) or (Z, Y, X, C)" if stack else "(Y, X) or (Y, X, C)"
+        raise ValueError(f"expected a {layout} image, got shape {data.shape}")
+    channels = data.shape[-1] if data.ndim > spatial else 1
+    if channel is not None:
+        if not 0 <= channel < channels:
+            raise ValueError(f"nuclear_channel {channel} is not one of the {channels} channels")
+        data = data[..., channel] if data.ndim > spatial else data
+    elif channels == 4 and data[..., 3].min() == data[..., 3].max():
+        data = data[..., :3]  # RGBA with an opaque alpha, which carries no stain
     data = np.nan_to_num(data.astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0)
-    if data.ndim == 3:
+    if data.ndim > spatial:
         data = _best_channel(np.stack([_normalise(data[..., c]) for c in range(data.shape[-1])]))
     gray = _normalise(data)
     return (1.0 - gray if objects_are_dark(gray) else gray).astype(np.float32)
@@ -152,7 +230,7 @@ def objects_are_dark(gray: np.ndarray) -> bool:
     # The mode's own pixels, not its bin's centre: in a two-valued image Otsu's threshold is the
     # lower value itself, which the centre of the lowest bin lies above.
     background = float(np.median(gray[bins == peak])) if counts[peak] else (peak + 0.5) / MODE_BINS
-    return bool(background > threshold_otsu(gray))
+    return bool(background > threshold_otsu(gray.ravel()))  # flat: no (..., 3) RGB warning
 
 
 def foreground_logit(smoothed: np.ndarray) -> np.ndarray:
@@ -160,7 +238,7 @@ def foreground_logit(smoothed: np.ndarray) -> np.ndarray:
     stabilised = np.sqrt(np.clip(smoothed, 0.0, None))
     if stabilised.max() <= stabilised.min():
         return np.full(smoothed.shape, -LOGIT_LIMIT, np.float32)
-    threshold = threshold_otsu(stabilised)
+    threshold = threshold_otsu(stabilised.ravel())
     above = stabilised > threshold
     if above.all() or not above.any():
         return np.full(smoothed.shape, -LOGIT_LIMIT, np.float32)
@@ -171,22 +249,38 @@ def foreground_logit(smoothed: np.ndarray) -> np.ndarray:
     )
 
 
-def estimate_diameter(intensity: np.ndarray) -> float:
+def estimate_diameter(intensity: np.ndarray, axes: Spacing = None) -> float:
     """Twice the median inscribed radius of the foreground's components.
 
     The inscribed radius (maximum of the distance transform) of a clump of touching nuclei is
     still about one nucleus radius, so clumps don't inflate the estimate as areas would. Specks
     of textured background would drag a plain median down, so components much thinner than
-    the area-weighted median are left out first.
+    the area-weighted median are left out first. For a volume (``axes`` given) the radii are
+    of inscribed spheres, in (Y, X) pixels, and the weights are volumes.
     """
-    foreground = foreground_logit(ndi.gaussian_filter(intensity, 1.0)) > 0
+    foreground = foreground_logit(ndi.gaussian_filter(intensity, _scaled(1.0, axes))) > 0
     foreground = ndi.binary_opening(ndi.binary_fill_holes(foreground))
+    return _median_diameter(*_inscribed_radii(foreground, axes))
+
+
+def estimate_plane_diameter(intensity: np.ndarray) -> float:
+    """``estimate_diameter`` over the 2D components of every plane of a (Z, Y, X) stack."""
+    foreground = foreground_logit(ndi.gaussian_filter(intensity, (0, 1.0, 1.0))) > 0
+    found = [_inscribed_radii(ndi.binary_opening(ndi.binary_fill_holes(p))) for p in foreground]
+    return _median_diameter(*(np.concatenate(values) for values in zip(*found, strict=True)))
+
+
+def _inscribed_radii(foreground: np.ndarray, axes: Spacing = None) -> tuple[np.ndarray, ...]:
+    """Each component's inscribed radius and its size in pixels (voxels)."""
     components, count = ndi.label(foreground)
     if count == 0:
-        return DEFAULT_DIAMETER
-    distance = ndi.distance_transform_edt(foreground)
+        return np.zeros(0), np.zeros(0, np.intp)
+    distance = ndi.distance_transform_edt(foreground, sampling=axes)
     radii = np.asarray(ndi.maximum(distance, components, np.arange(1, count + 1)))
-    areas = np.bincount(components.ravel())[1:]
+    return radii, np.bincount(components.ravel())[1:]
+
+
+def _median_diameter(radii: np.ndarray, areas: np.ndarray) -> float:
     usable = radii >= MIN_DIAMETER / 2
     if not usable.any():
         return DEFAULT_DIAMETER
@@ -200,7 +294,9 @@ def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
     return float(values[order][np.searchsorted(cumulative, cumulative[-1] / 2)])
 
 
-def split_touching(foreground: np.ndarray, smoothed: np.ndarray, diameter: float) -> np.ndarray:
+def split_touching(
+    foreground: np.ndarray, smoothed: np.ndarray, diameter: float, axes: Spacing = None
+) -> np.ndarray:
     """Seeded watershed splitting touching nuclei along distance and intensity valleys.
 
     Two touching nuclei often form one convex blob whose distance transform has a single peak,
@@ -211,16 +307,35 @@ def split_touching(foreground: np.ndarray, smoothed: np.ndarray, diameter: float
     components, count = ndi.label(foreground)
     if count == 0:
         return cast(npt.NDArray[Any], components)
-    curvature = ndi.gaussian_laplace(smoothed, _sigma(diameter, VALLEY_SIGMA_FRACTION))
-    cores = _drop_small_components(foreground & (curvature < 0), CORE_MIN_FRACTION * diameter**2)
-    distance = ndi.distance_transform_edt(cores)
-    distance = ndi.gaussian_filter(distance, _sigma(diameter, DIST_SMOOTH_FRACTION))
+    curvature = _laplace(smoothed, _sigma(diameter, VALLEY_SIGMA_FRACTION, axes), axes)
+    min_core = _volume(CORE_MIN_FRACTION * diameter**2, axes)
+    cores = _drop_small_components(foreground & (curvature < 0), min_core)
+    distance = ndi.distance_transform_edt(cores, sampling=axes)
+    distance = ndi.gaussian_filter(distance, _sigma(diameter, DIST_SMOOTH_FRACTION, axes))
     seeds, _ = ndi.label(h_maxima(distance, SEED_H_PIXELS) & cores)
     labels = watershed(-distance, seeds, mask=foreground)
     # Components with no core (all valley) would vanish; keep them whole instead.
     unseeded = foreground & (labels == 0)
     labels[unseeded] = components[unseeded] + labels.max()
-    return drop_specks(labels, diameter)
+    return drop_specks(labels, diameter, axes)
+
+
+def _laplace(image: np.ndarray, sigma: float | tuple[float, ...], axes: Spacing) -> np.ndarray:
+    """Laplacian of Gaussian, in physical units (each axis's term over its spacing squared)."""
+    if axes is None:
+        return cast(npt.NDArray[Any], ndi.gaussian_laplace(image, sigma))
+    terms = [
+        ndi.gaussian_filter(image, sigma, order=[2 * (i == j) for j in range(image.ndim)]) / step**2
+        for i, step in enumerate(axes)
+    ]
+    return cast(npt.NDArray[Any], sum(terms))
+
+
+def _volume(area: float, axes: Spacing) -> float:
+    """A 2D size limit in pixels, or for a volume the ball of the same diameter, in voxels."""
+    if axes is None:
+        return area
+    return float(np.pi / 6 * (4 * area / np.pi) ** 1.5 / np.prod(axes))
 
 
 def _drop_small_components(mask: np.ndarray, min_area: float) -> np.ndarray:
@@ -230,10 +345,10 @@ def _drop_small_components(mask: np.ndarray, min_area: float) -> np.ndarray:
     return cast(npt.NDArray[np.bool_], large[components])
 
 
-def drop_specks(labels: np.ndarray, diameter: float) -> np.ndarray:
+def drop_specks(labels: np.ndarray, diameter: float, axes: Spacing = None) -> np.ndarray:
     """Zero objects far smaller than a typical nucleus: texture and noise, not nuclei."""
     areas = np.bincount(labels.ravel())
-    specks = areas < SPECK_AREA_FRACTION * np.pi * diameter**2 / 4
+    specks = areas < _volume(SPECK_AREA_FRACTION * np.pi * diameter**2 / 4, axes)
     specks[0] = False
     return np.where(specks[labels], 0, labels)
 
@@ -249,26 +364,31 @@ def drop_small(labels: np.ndarray, min_size: int) -> np.ndarray:
     return cast(npt.NDArray[np.unsignedinteger[Any]], new_ids[labels])
 
 
-def centre_flows(labels: np.ndarray, diameter: float) -> np.ndarray:
-    """Unit gradient of each cell's own distance transform, shape (2, H, W), zero outside."""
+def centre_flows(labels: np.ndarray, diameter: float, axes: Spacing = None) -> np.ndarray:
+    """Unit gradient of each cell's own distance transform, shape (ndim, ...), zero outside."""
     cells = labels > 0
     if min(labels.shape) < 2 or not cells.any():
-        return np.zeros((2, *labels.shape), np.float32)
+        return np.zeros((labels.ndim, *labels.shape), np.float32)
     # Cutting the boundary pixels between touching cells makes each distance peak per cell.
     inside = cells & ~find_boundaries(labels, mode="inner")
-    distance = ndi.distance_transform_edt(inside) + cells
-    distance = ndi.gaussian_filter(distance, _sigma(diameter, DIST_SMOOTH_FRACTION))
-    dy, dx = np.gradient(distance)
-    norm = np.hypot(dy, dx)
+    distance = ndi.distance_transform_edt(inside, sampling=axes) + cells
+    distance = ndi.gaussian_filter(distance, _sigma(diameter, DIST_SMOOTH_FRACTION, axes))
+    gradient = np.gradient(distance) if axes is None else np.gradient(distance, *axes)
+    norm = reduce(np.hypot, gradient)
     scale = np.where(cells & (norm > 1e-6), 1.0 / np.maximum(norm, 1e-6), 0.0)
-    return np.stack([dy * scale, dx * scale]).astype(np.float32)
+    return np.stack([component * scale for component in gradient]).astype(np.float32)
 
 
-def _sigma(diameter: float, fraction: float) -> float:
-    return max(fraction * diameter, 0.5)
+def _sigma(diameter: float, fraction: float, axes: Spacing = None) -> float | tuple[float, ...]:
+    return _scaled(max(fraction * diameter, 0.5), axes)
 
 
-def _empty(height: int, width: int) -> Segmentation:
-    flows = np.zeros((3, height, width), np.float32)
-    flows[2] = -LOGIT_LIMIT
-    return Segmentation(masks=np.zeros((height, width), label_dtype(0)), flows=flows)
+def _scaled(sigma: float, axes: Spacing) -> float | tuple[float, ...]:
+    """A width in (Y, X) pixels as a sigma per axis: the same physical width along each."""
+    return sigma if axes is None else tuple(sigma / step for step in axes)
+
+
+def _empty(shape: tuple[int, ...], flow_channels: int) -> Segmentation:
+    flows = np.zeros((flow_channels, *shape), np.float32)
+    flows[-1] = -LOGIT_LIMIT
+    return Segmentation(masks=np.zeros(shape, label_dtype(0)), flows=flows)
