@@ -7,7 +7,9 @@ it back gives the same pixels, axes and sizes. The nuclei labels stay the ground
 from __future__ import annotations
 
 import io
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -97,3 +99,22 @@ def plain_stack(sample: Sample, **options: Any) -> bytes:
     """Pages without any axis metadata (what many acquisition scripts write): ambiguous."""
     array = np.moveaxis(sample.image, -1, 1).reshape(-1, *sample.image.shape[1:3])
     return _write(array, photometric="minisblack", metadata=None, **options)
+
+
+def write_samples(directory: Path) -> list[Path]:
+    """The README's example files, from the real data: a 2-channel OME-TIFF, an OME z-stack and
+    a Fiji hyperstack (Z, C), each with its physical sizes."""
+    directory.mkdir(parents=True, exist_ok=True)
+    files = {
+        "two_channel.ome.tif": ome_tiff(two_channel_nuclei()),
+        "nuclei_stack.ome.tif": ome_tiff(nuclei_stack()),
+        "hyperstack.tif": imagej_hyperstack(two_channel_stack()),
+    }
+    for name, data in files.items():
+        (directory / name).write_bytes(data)
+    return [directory / name for name in files]
+
+
+if __name__ == "__main__":
+    for written in write_samples(Path(sys.argv[1] if len(sys.argv) > 1 else "samples")):
+        print(written)  # noqa: T201  # a command's output
