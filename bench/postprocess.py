@@ -14,14 +14,17 @@ from predictions.tests import seed_reference
 PARAMS, QUICK = {"size": 2048, "seed": 0, "repeat": 3}, {"size": 256, "repeat": 1}
 STAGES = ("npy", "overlay", "png", "zip", "metrics", "json")
 RATIOS = {f"{stage}_ratio": (f"seed_{stage}", f"ours_{stage}") for stage in (*STAGES, "total")}
+RATIOS["intensity_cost"] = ("ours_intensity_4", "ours_metrics")  # a fraction of the metrics stage
 
 
 class Benchmark:
     def setup(self, params: dict) -> None:
         image, self.masks = seed_reference.synthetic(params["size"], params["seed"])
-        masks, self.documents = self.masks, self.measure()
-        self.tmp, self.count = tempfile.TemporaryDirectory(prefix="bench-post-"), itertools.count()
+        masks, self.documents, self.count = self.masks, self.measure(), itertools.count()
+        self.tmp = tempfile.TemporaryDirectory(prefix="bench-post-")
+        self.path = lambda name: Path(self.tmp.name) / f"{next(self.count)}-{name}"
         overlay, cells = exports.render_overlay(image, masks), outputs.CELLS_ZIP
+        four = np.stack([image, image[::-1], image[:, ::-1], image.T], -1)  # 4 distinct channels
         self.ours = {
             "npy": lambda: exports.write_npy(masks, self.path(outputs.MASKS)),
             "overlay": lambda: exports.render_overlay(image, masks),
@@ -30,6 +33,7 @@ class Benchmark:
             "metrics": self.measure,
             "json": self.write_documents,
             "measure_cells": lambda: measure.measure_cells(masks),
+            "intensity_4": lambda: measure.intensity_table(masks, four, ("a", "b", "c", "d")),
             "total": lambda: outputs.write_results(self.path("ours"), image, masks, None),
         }
         self.seed = {
@@ -40,10 +44,6 @@ class Benchmark:
             "metrics": lambda: seed_reference.documents(masks),
             "json": self.write_documents,
         }
-
-    def path(self, name: str) -> Path:
-        """A new path each call: ``write_results`` refuses a directory that exists."""
-        return Path(self.tmp.name) / f"{next(self.count)}-{name}"
 
     def measure(self) -> tuple[dict, dict]:
         table = measure.measure_cells(self.masks)
@@ -59,7 +59,7 @@ class Benchmark:
     def time_seed(self, stage: str) -> None:
         self.seed[stage]()
 
-    time_ours.params, time_seed.params = (*STAGES, "measure_cells", "total"), STAGES
+    time_ours.params, time_seed.params = (*STAGES, "measure_cells", "intensity_4", "total"), STAGES
     time_seed.repeat = 1  # the seed's loops: one run, as the seed ran them
 
     def track_data(self, results: dict) -> dict:

@@ -31,6 +31,9 @@ class TiledImage(models.Model):
     error = models.TextField(blank=True)
     # Layer-specific facts a default style needs (the largest label of a mask).
     max_value = models.BigIntegerField(null=True, blank=True)
+    # Frames large-image serves: one per (plane, channel) of an OME-TIFF written by the build
+    # (``services.pyramid.write_frames``), 1 for a plain image served as it is.
+    frames = models.PositiveIntegerField(default=1)
     dtype = models.CharField(max_length=16)
     width = models.PositiveIntegerField()
     height = models.PositiveIntegerField()

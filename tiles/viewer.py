@@ -1,9 +1,18 @@
-"""The admin's tile viewer: its layers for a change page, and list thumbnails."""
+"""The admin's tile viewer: its layers for a change page, and list thumbnails.
+
+An input with channels or planes gets a channel picker (one colour, range and checkbox per
+channel, composited by large-image) and, for a stack, a z slider that moves the input's
+frames and, when the masks are a volume, the masks' frame with them.
+"""
+
+from typing import Any
 
 from django.db.models import Exists, OuterRef, QuerySet
 from django.urls import reverse
 from django.utils.html import format_html
 
+from predictions.services.labels import channel_color_hex
+from tiles.api.params import MAX_STYLE_BANDS
 from tiles.models import Layer, TiledImage
 
 # Layers in drawing order: the input below, the overlay and masks over it (half opaque).
@@ -28,15 +37,45 @@ def _layer(name: str, route: str, pk, opacity: float, visible: bool) -> dict:
 
 
 def job_viewer_context(job) -> dict:
-    built = set(TiledImage.objects.filter(job=job, error="").values_list("layer", flat=True))
+    built = dict(TiledImage.objects.filter(job=job, error="").values_list("layer", "frames"))
+    if Layer.INPUT not in built:
+        return {"tile_layers_pending": "Tiles are being built; reload in a moment."}
     layers = [
-        _layer(layer, route, job.pk, opacity, visible)
+        _layer(layer, route, job.pk, opacity, visible) | _frames(layer, built[layer], job)
         for layer, route, opacity, visible in JOB_LAYERS
         if layer in built
     ]
-    if Layer.INPUT not in built:
-        return {"tile_layers_pending": "Tiles are being built; reload in a moment."}
     return {"tile_layers": layers}
+
+
+def _frames(layer: str, frames: int, job) -> dict[str, Any]:
+    """What the viewer needs to pick a layer's frames; nothing for a single-frame layer."""
+    if frames <= 1:
+        return {}
+    if layer != Layer.INPUT:
+        return {"planes": frames}  # a mask volume: one frame per plane
+    names, planes = _channels_and_planes(job.image_metadata or {}, frames)
+    channels = [
+        {"name": name, "color": channel_color_hex(index), "visible": index < MAX_STYLE_BANDS}
+        for index, name in enumerate(names)
+    ]
+    return {"channels": channels, "planes": planes, "max_bands": MAX_STYLE_BANDS}
+
+
+def _channels_and_planes(metadata: dict, frames: int) -> tuple[list[str], int]:
+    """Channel names and plane count from what the job recorded of its image.
+
+    Frames run channel by channel within a plane. Without usable metadata (a job made before
+    it was recorded) every frame is offered as a channel of one plane.
+    """
+    shape = metadata.get("shape") or {}
+    planes, channels = shape.get("Z", 0), shape.get("C", 0)
+    if planes * channels != frames:
+        return [f"frame {index}" for index in range(frames)], 1
+    names = list(metadata.get("channel_names") or [])
+    if len(names) != channels:
+        names = [f"ch{index}" for index in range(channels)]
+    return names, planes
 
 
 def dataset_viewer_context(dataset) -> dict:

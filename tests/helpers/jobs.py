@@ -86,5 +86,6 @@ def _completed_job(owner, prepared: PreparedJob) -> PredictionJob:
             width=built.width,
             height=built.height,
             max_value=built.max_value,
+            frames=built.frames,
         )
     return job

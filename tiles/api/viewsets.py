@@ -3,11 +3,13 @@
 The owner and staff read them (``config.ownership``, as everywhere in the API: another user's
 job is a 404; staff read every job, so that the admin's viewer works). Paths
 come from ``TiledImage`` rows built by ``tiles.tasks``: a pyramidal TIFF for anything
-larger than one tile.
+larger than one tile. Channels and planes are frames (``frame``, or a ``frame`` per band of
+``style``), numbered plane by plane: frame ``z * channels + c``.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import large_image.exceptions
@@ -18,7 +20,7 @@ from django.http import HttpResponse
 from django_large_image import tilesource
 from django_large_image.rest import LargeImageDetailMixin
 from django_large_image.rest.params import FORMAT_URL_PATTERN
-from django_large_image.rest.renderers import image_data_renderers
+from django_large_image.rest.renderers import image_data_renderers, image_renderers
 from rest_framework import exceptions, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -32,7 +34,7 @@ from predictions.models import JobStatus, PredictionJob
 from tiles.api.params import ACTION_PARAMS, REQUIRED, has_style, query_serializer
 from tiles.api.schema import IMAGE_FORMATS, tile_layer_schema
 from tiles.models import Layer, TiledImage
-from tiles.services import geometry, styles
+from tiles.services import geometry, sources, styles
 from tiles.services.build import job_layer_field
 from tiles.services.files import local_path
 
@@ -82,7 +84,11 @@ class TileLayerViewSet(OwnedObjectsMixin, LargeImageDetailMixin, viewsets.Generi
 
     def open_tile_source(self, request, path, **kwargs):
         try:
-            source = super().open_tile_source(request, path, **kwargs)
+            if self._has_frames() and not request.query_params.get("source"):
+                # large-image's own choice (libtiff) would see pages without channels or planes.
+                source = sources.FramesTiffSource(str(path), **kwargs)
+            else:
+                source = super().open_tile_source(request, path, **kwargs)
         except large_image.exceptions.TileSourceError:
             # large-image's message holds the server's file path: never send it.
             chosen = {k: request.query_params[k] for k in ("source", "projection")
@@ -95,7 +101,30 @@ class TileLayerViewSet(OwnedObjectsMixin, LargeImageDetailMixin, viewsets.Generi
             }
             raise ValidationError(reasons) from None
         self._check_band(source)
+        self._check_frames(source)
         return source
+
+    def _has_frames(self) -> bool:
+        return self._tiled is not None and self._tiled.frames > 1
+
+    def _check_frames(self, source) -> None:
+        """A frame past the last is the caller's to fix, told by name (large-image's own
+        "Frame does not exist" says neither which parameter nor which frames exist)."""
+        if "frame" not in self.query and "style" not in self.query:
+            return  # frame 0, which every image has
+        count = source.frames
+        frame = self.query.get("frame")
+        if frame is not None and frame >= count:
+            raise ValidationError({"frame": [f"frame {frame} does not exist; {_frames(count)}"]})
+        style = json.loads(self.query["style"]) if "style" in self.query else {}
+        for band in style.get("bands", [style]):
+            if band.get("frame", 0) >= count:
+                problem = f"band frame {band['frame']} does not exist; {_frames(count)}"
+                raise ValidationError({"style": [problem]})
+
+    def _frame(self) -> dict:
+        """The ``frame`` keyword for large-image, when the request chose one."""
+        return {"frame": self.query["frame"]} if "frame" in self.query else {}
 
     def _check_band(self, source) -> None:
         band = self.query.get("band")
@@ -141,11 +170,36 @@ class TileLayerViewSet(OwnedObjectsMixin, LargeImageDetailMixin, viewsets.Generi
         content, mime_type = source.getRegion(
             region={**region, "units": "base_pixels"},
             encoding=tilesource.format_to_encoding(fmt),
+            **self._frame(),
         )
         if not isinstance(content, bytes):  # a tiled TIFF is written to a temporary file
             path = Path(content)
             content = path.read_bytes()
             path.unlink(missing_ok=True)
+        return HttpResponse(content, content_type=mime_type)
+
+    @action(detail=True, url_path="data/pixel")
+    def pixel(self, request, pk=None, **kwargs) -> Response:
+        """One pixel's values (of ``frame``): a label number on the masks without a style."""
+        source = self.get_tile_source(request, pk)
+        region = {"left": self.query["left"], "top": self.query["top"], "units": "pixels"}
+        return Response(source.getPixel(region=region, **self._frame()))
+
+    @action(
+        detail=True,
+        url_path=f"data/thumbnail.{FORMAT_URL_PATTERN}",
+        renderer_classes=image_renderers,
+    )
+    def thumbnail(self, request, pk=None, fmt="png", **kwargs) -> HttpResponse:
+        """The whole image (its ``frame``) within max_width x max_height (256 by default)."""
+        encoding = tilesource.format_to_encoding(fmt, pil_safe=True)
+        source = self.get_tile_source(request, pk, encoding=encoding)
+        content, mime_type = source.getThumbnail(
+            encoding=encoding,
+            width=self.query.get("max_width", 256),
+            height=self.query.get("max_height", 256),
+            **self._frame(),
+        )
         return HttpResponse(content, content_type=mime_type)
 
     def finalize_response(self, request, response, *args, **kwargs):
@@ -243,6 +297,10 @@ class DepthDatasetTilesViewSet(TileLayerViewSet):
         if dataset.row_count == 0:
             return exceptions.NotFound(f"depth dataset {dataset.name!r} has no rows yet")
         return NotReady(f"the tiles of depth dataset {dataset.name!r} are being built")
+
+
+def _frames(count: int) -> str:
+    return "this image has one frame, 0" if count == 1 else f"its frames are 0 to {count - 1}"
 
 
 def _missing_result(job: PredictionJob, layer: str) -> exceptions.APIException:

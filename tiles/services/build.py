@@ -4,6 +4,10 @@ Every build is idempotent: a layer whose recorded ``built_from`` matches its sou
 alone, so a redelivered task or a second trigger costs one query. Files are written to a
 temporary directory first and only then stored, so a crash never leaves a half-written TIFF
 behind a row.
+
+A plain 2D gray or colour input is served as it is (or converted to a pyramid); any other
+input (channels, planes, axes the job named) is written as an OME-TIFF of its canonical
+image, one frame per (plane, channel), and a mask volume as one frame per plane.
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ from django.db.models.fields.files import FieldFile
 from depth_images.models import DepthDataset
 from depth_images.services import store
 from predictions.models import JobStatus, PredictionJob
-from predictions.services import images
+from predictions.services import axes, images
+from predictions.services.jobs import READING_FIELDS
 from predictions.services.labels import label_dtype
 from tiles.models import Layer, TiledImage
 from tiles.services import pyramid
@@ -43,6 +48,7 @@ class Built:
     height: int
     dtype: str
     max_value: int | None = None
+    frames: int = 1
 
 
 def job_layer_field(job: PredictionJob, layer: str) -> FieldFile | None:
@@ -77,7 +83,9 @@ def build_job(job: PredictionJob) -> list[TiledImage]:
             continue
         try:
             with tempfile.TemporaryDirectory(prefix="cellserve-tiles-") as workdir:
-                result = build_layer_file(layer, local_path(field), Path(workdir))
+                result = build_layer_file(
+                    layer, local_path(field), Path(workdir), reading=job_reading(job)
+                )
                 recorded = _record(result, revision, job=job, layer=layer)
         except Exception as exc:
             # Recorded, so that the layer answers why instead of "being built" forever.
@@ -107,28 +115,80 @@ def build_dataset(dataset: DepthDataset) -> TiledImage | None:
         return _record(result, revision, dataset=dataset, layer=Layer.DEPTH)
 
 
-def build_layer_file(layer: str, source: Path, workdir: Path) -> Built:
-    """The file large-image serves for a job layer made from ``source``, written in ``workdir``."""
+def job_reading(job: PredictionJob) -> axes.AxesRequest:
+    """How the job reads its input (``jobs.load_image`` reads it the same way)."""
+    return axes.AxesRequest(**{name: getattr(job, name) for name in READING_FIELDS})
+
+
+def build_layer_file(
+    layer: str, source: Path, workdir: Path, *, reading: axes.AxesRequest = images.NO_REQUEST
+) -> Built:
+    """The file large-image serves for a job layer made from ``source``, written in ``workdir``.
+
+    ``reading`` is how the job reads its input (the axes it named); only the input uses it.
+    """
     workdir.mkdir(parents=True, exist_ok=True)
     dest = workdir / f"{layer}.tiff"
     if layer == Layer.MASKS:
-        masks = np.load(source, allow_pickle=False)
-        max_label = int(masks.max(initial=0))
-        labels = masks.astype(label_dtype(max_label))
-        pyramid.write_array(labels, dest, labels=True)
-        return Built(dest, labels.shape[1], labels.shape[0], str(labels.dtype), max_label)
-    width, height, dtype = _describe(source)
+        return _build_masks(np.load(source, allow_pickle=False), dest)
+    if layer == Layer.INPUT:
+        info = _probe(source, reading)
+        if not is_plain(info.layout):
+            return _build_frames(source, reading, workdir / f"{layer}.ome.tiff")
+    else:
+        info = _probe(source, images.NO_REQUEST)
+    height, width = info.shape[:2]
+    dtype = str(info.dtype)
     if not pyramid.needs_pyramid(width, height):
         return Built(source, width, height, dtype)
     pyramid.convert_file(source, dest)
     return Built(dest, width, height, dtype)
 
 
-def _describe(path: Path) -> tuple[int, int, str]:
+def is_plain(layout: axes.Layout) -> bool:
+    """One gray or colour plane stored as such, which large-image reads as it is.
+
+    Anything else needs the canonical reading: channels or planes, axes the job named, or an
+    axis the reader dropped (a single time point).
+    """
+    gray_or_rgb = layout.shape[3] == 1 or layout.is_rgb
+    return layout.axes in ("YX", "YXS") and not layout.take and gray_or_rgb
+
+
+def _build_frames(source: Path, reading: axes.AxesRequest, dest: Path) -> Built:
+    image = images.read_image(source, max_pixels=2**63, max_channels=2**31, request=reading)
+    planes, height, width, channels = image.layout.shape
+    volume = np.moveaxis(image.data, -1, 1)  # (Z, C, Y, X): channels vary fastest by frame
+    layout = image.layout
+    pyramid.write_frames(
+        volume if layout.is_stack else volume[0],
+        dest,
+        axes="ZCYX" if layout.is_stack else "CYX",
+        labels=False,
+        channel_names=image.channel_names,
+        pixel_size_um=layout.pixel_size_um,
+        z_step_um=layout.z_step_um,
+    )
+    return Built(dest, width, height, str(image.data.dtype), frames=planes * channels)
+
+
+def _build_masks(masks: np.ndarray, dest: Path) -> Built:
+    """A (Y, X) label image as today; a (Z, Y, X) volume as one frame per plane."""
+    max_label = int(masks.max(initial=0))
+    labels = masks.astype(label_dtype(max_label))
+    height, width = labels.shape[-2:]
+    if labels.ndim == 2:
+        pyramid.write_array(labels, dest, labels=True)
+        return Built(dest, width, height, str(labels.dtype), max_label)
+    dest = dest.with_suffix(".ome.tiff")
+    pyramid.write_frames(labels, dest, axes="ZYX", labels=True)
+    return Built(dest, width, height, str(labels.dtype), max_label, frames=labels.shape[0])
+
+
+def _probe(path: Path, reading: axes.AxesRequest) -> images.ImageInfo:
     # From the header: large-image's PIL reader refuses some valid shapes (2 x 5000 pixels).
     with path.open("rb") as handle:
-        info = images.probe_image(handle, max_pixels=2**63, max_channels=2**31)
-    return info.shape[1], info.shape[0], str(info.dtype)
+        return images.probe_image(handle, max_pixels=2**63, max_channels=2**31, request=reading)
 
 
 def _record_failure(job: PredictionJob, layer: str, revision: str, error: str) -> TiledImage | None:
@@ -171,6 +231,7 @@ def _record(
         tiled.built_from = revision
         tiled.width, tiled.height = result.width, result.height
         tiled.dtype, tiled.max_value = result.dtype, result.max_value
+        tiled.frames = result.frames
         tiled.error = ""
         try:
             tiled.save()

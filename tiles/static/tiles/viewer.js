@@ -1,36 +1,134 @@
 // Admin tile viewer: one GeoJS map in pixel coordinates, one tile layer per entry of
 // #tile-layers ({name, metadata, tiles, opacity, visible}), each with a checkbox and an
 // opacity slider. Tiles come from the owner-checked tile endpoints with the admin session.
+//
+// A layer with `channels` (an input with channels or planes) gets a channel picker: each
+// visible channel is one band of a large-image style, its frame coloured from black to the
+// channel's colour between min and max (empty: large-image's "auto" range of that frame),
+// composited with "lighten". A layer with `planes` > 1 follows the z slider: frames run
+// channel by channel within a plane, so channel c of plane z is frame z * channels + c.
 (function () {
   "use strict";
   const layers = JSON.parse(document.getElementById("tile-layers").textContent);
   const controls = document.getElementById("tile-viewer-controls");
+  const view = { z: 0 };
   const getJSON = (url) =>
     fetch(url, { credentials: "same-origin" }).then((response) => {
       if (!response.ok) throw new Error(`${url}: ${response.status}`);
       return response.json();
     });
 
-  function addControls(spec, layer) {
-    const row = document.createElement("div");
-    row.className = "tile-layer-control";
-    const toggle = document.createElement("input");
-    toggle.type = "checkbox";
-    toggle.checked = spec.visible;
-    toggle.id = `tile-layer-${spec.name}`;
-    toggle.addEventListener("change", () => layer.visible(toggle.checked).draw());
-    const label = document.createElement("label");
-    label.htmlFor = toggle.id;
-    label.textContent = ` ${spec.name} `;
-    label.style.cssText = "display: inline; float: none; width: auto; padding: 0 6px;";
-    const opacity = document.createElement("input");
-    opacity.type = "range";
-    opacity.min = 0;
-    opacity.max = 100;
-    opacity.value = Math.round(spec.opacity * 100);
-    opacity.title = `${spec.name} opacity`;
+  function element(tag, properties, style) {
+    const node = Object.assign(document.createElement(tag), properties);
+    if (style) node.style.cssText = style;
+    return node;
+  }
+
+  const INLINE_LABEL = "display: inline; float: none; width: auto; padding: 0 6px;";
+
+  function bound(value) {
+    return value === "" || Number.isNaN(Number(value)) ? "auto" : Number(value);
+  }
+
+  // The layer's tile URL for the current plane and channels; null when nothing is to be drawn.
+  function tileUrl(spec) {
+    if (spec.channels) {
+      const count = spec.channels.length;
+      const bands = spec.channels
+        .map((channel, index) => ({ channel, index }))
+        .filter(({ channel }) => channel.visible)
+        .map(({ channel, index }) => ({
+          frame: view.z * count + index,
+          palette: ["#000000", channel.color],
+          min: bound(channel.min ?? ""),
+          max: bound(channel.max ?? ""),
+          composite: "lighten",
+        }));
+      if (!bands.length) return null;
+      return `${spec.tiles}?style=${encodeURIComponent(JSON.stringify({ bands }))}`;
+    }
+    if (spec.planes > 1) return `${spec.tiles}?frame=${view.z}`;
+    return spec.tiles;
+  }
+
+  function refresh(entry) {
+    const url = tileUrl(entry.spec);
+    if (url !== null) entry.layer.url(url);
+    entry.layer.visible(entry.toggle.checked && url !== null).draw();
+  }
+
+  function addLayerControls(entry) {
+    const { spec, layer } = entry;
+    const row = element("div", { className: "tile-layer-control" });
+    entry.toggle = element("input", {
+      type: "checkbox", checked: spec.visible, id: `tile-layer-${spec.name}`,
+    });
+    entry.toggle.addEventListener("change", () => refresh(entry));
+    const label = element("label", { htmlFor: entry.toggle.id, textContent: ` ${spec.name} ` },
+      INLINE_LABEL);
+    const opacity = element("input", {
+      type: "range", min: 0, max: 100, value: Math.round(spec.opacity * 100),
+      title: `${spec.name} opacity`,
+    });
     opacity.addEventListener("input", () => layer.opacity(opacity.value / 100));
-    row.append(toggle, label, opacity);
+    row.append(entry.toggle, label, opacity);
+    controls.append(row);
+  }
+
+  function addChannelPicker(entry) {
+    const { spec } = entry;
+    const picker = element("div", { id: "tile-channel-picker" }, "padding: 4px 0 4px 24px;");
+    const boxes = [];
+    // At most max_bands channels at once: a style has that many bands at most.
+    const limit = () => {
+      const shown = spec.channels.filter((channel) => channel.visible).length;
+      boxes.forEach((box) => { box.disabled = !box.checked && shown >= spec.max_bands; });
+    };
+    spec.channels.forEach((channel, index) => {
+      const row = element("div", { className: "tile-channel-control" });
+      const box = element("input", {
+        type: "checkbox", checked: channel.visible, id: `tile-channel-${index}`,
+      });
+      box.addEventListener("change", () => {
+        channel.visible = box.checked;
+        limit();
+        refresh(entry);
+      });
+      boxes.push(box);
+      const label = element("label", { htmlFor: box.id, textContent: ` ${channel.name} ` },
+        INLINE_LABEL);
+      const colour = element("input", {
+        type: "color", value: channel.color, title: `${channel.name} colour`,
+      });
+      colour.addEventListener("change", () => { channel.color = colour.value; refresh(entry); });
+      row.append(box, label, colour);
+      for (const end of ["min", "max"]) {
+        const input = element("input", {
+          type: "number", placeholder: `${end} (auto)`, title: `${channel.name} ${end}`,
+          className: `tile-channel-${end}`,
+        }, "width: 7em; margin-left: 6px;");
+        input.addEventListener("change", () => { channel[end] = input.value; refresh(entry); });
+        row.append(input);
+      }
+      picker.append(row);
+    });
+    limit();
+    controls.append(picker);
+  }
+
+  function addPlaneSlider(entries, planes) {
+    const row = element("div", { className: "tile-plane-control" });
+    const slider = element("input", {
+      type: "range", id: "tile-plane", min: 0, max: planes - 1, value: 0, title: "z plane",
+    });
+    const label = element("label", { htmlFor: slider.id, textContent: `z 0 / ${planes - 1}` },
+      INLINE_LABEL);
+    slider.addEventListener("input", () => {
+      view.z = Number(slider.value);
+      label.textContent = `z ${view.z} / ${planes - 1}`;
+      entries.filter((entry) => entry.spec.planes > 1).forEach(refresh);
+    });
+    row.append(label, slider);
     controls.append(row);
   }
 
@@ -40,18 +138,22 @@
       "#tile-viewer", base.sizeX, base.sizeY, base.tileWidth, base.tileHeight);
     const map = geo.map(params.map);
     window.cellserveTileMap = map;
-    layers.forEach((spec, index) => {
+    const entries = layers.map((spec, index) => {
       const meta = metas[index];
       // Each layer has its own tile size (a small input is one tile; its mask is 256 px).
       const own = geo.util.pixelCoordinateParams(
         "#tile-viewer", meta.sizeX, meta.sizeY, meta.tileWidth, meta.tileHeight).layer;
-      own.url = spec.tiles;
+      own.url = tileUrl(spec) ?? spec.tiles;
       own.renderer = "canvas";
       own.opacity = spec.opacity;
-      const layer = map.createLayer("osm", own);
-      layer.visible(spec.visible);
-      addControls(spec, layer);
+      const entry = { spec, layer: map.createLayer("osm", own) };
+      addLayerControls(entry);
+      if (spec.channels) addChannelPicker(entry);
+      entry.layer.visible(spec.visible && tileUrl(spec) !== null);
+      return entry;
     });
+    const planes = Math.max(1, ...layers.map((spec) => spec.planes || 1));
+    if (planes > 1) addPlaneSlider(entries, planes);
     map.draw();
   }).catch((error) => {
     controls.textContent = `The tile viewer could not load: ${error.message}`;
