@@ -162,3 +162,26 @@ def test_refusals_name_the_parameter(api_client, two_channel):
         assert response.status_code == 400, (param, response.content)
         assert param in json.loads(response.content), response.content
     assert not PredictionJob.objects.exists()
+
+
+def test_evaluate_scores_a_3d_job_by_voxel_iou(api_client, run_job):
+    sample = m.nuclei_stack()
+    buffer = io.BytesIO()
+    np.save(buffer, sample.labels)
+    job_id = run_job(m.ome_tiff(sample), input_masks=SimpleUploadedFile("m.npy", buffer.getvalue()))
+    response = api_client.post(
+        f"{URL}{job_id}/evaluate/",
+        {"ground_truth": SimpleUploadedFile("gt.npy", buffer.getvalue())},
+        format="multipart",
+    )
+    assert response.status_code == 200, response.content
+    assert response.json()["average_precision"]["0.5"] == 1.0
+    flat = io.BytesIO()
+    np.save(flat, sample.labels[0])
+    response = api_client.post(
+        f"{URL}{job_id}/evaluate/",
+        {"ground_truth": SimpleUploadedFile("gt.npy", flat.getvalue())},
+        format="multipart",
+    )
+    assert response.status_code == 400
+    assert "ground_truth" in response.json()
