@@ -23,6 +23,9 @@ class JobStage(models.TextChoices):
 
     SEGMENT = "segment"
     MEASURE = "measure"
+    # A tiled job: its blocks are segmented by their own tasks, then stitched.
+    BLOCKS = "blocks"
+    STITCH = "stitch"
 
 
 def _random_folder(folder: str, filename: str) -> str:
@@ -75,6 +78,14 @@ class PredictionJob(models.Model):
     stitch_threshold = models.FloatField(default=DEFAULTS.stitch_threshold)
     # What the file turned out to hold: axes, shape (Z, Y, X, C), channel names, sizes in µm.
     image_metadata = models.JSONField(null=True, blank=True)
+    # A tiled job is segmented in overlapping blocks of this size (the plan is recomputed
+    # from these, so a settings change never reshapes a running job).
+    tiled = models.BooleanField(default=False)
+    block_size = models.PositiveIntegerField(null=True, blank=True)
+    block_overlap = models.PositiveIntegerField(null=True, blank=True)
+    blocks_total = models.PositiveIntegerField(default=0)
+    # Outputs left out on purpose, with the reason (e.g. too many cells for the cells ZIP).
+    omitted_outputs = models.JSONField(default=dict, blank=True)
 
     status = models.CharField(
         max_length=16, choices=JobStatus, default=JobStatus.PENDING, db_index=True
@@ -118,6 +129,34 @@ class PredictionJob(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in FINISHED_STATUSES
+
+
+class BlockStatus(models.TextChoices):
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+
+
+class PredictionBlock(models.Model):
+    """One block of a tiled job: segmented by its own task, under its own lease."""
+
+    job = models.ForeignKey(PredictionJob, on_delete=models.CASCADE, related_name="blocks")
+    index = models.PositiveIntegerField()
+    status = models.CharField(max_length=16, choices=BlockStatus, default=BlockStatus.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    lease_token = models.UUIDField(null=True, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    task_id = models.CharField(max_length=64, blank=True)
+    num_cells = models.IntegerField(null=True, blank=True)
+    skipped = models.BooleanField(default=False, help_text="no foreground: not segmented")
+    error_message = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["job", "index"]
+        constraints = [models.UniqueConstraint(fields=["job", "index"], name="one_row_per_block")]
+
+    def __str__(self) -> str:
+        return f"{self.job_id} block {self.index} ({self.status})"
 
 
 class WebhookDelivery(models.Model):

@@ -15,7 +15,7 @@ from celery.signals import task_failure
 from django.conf import settings
 
 from predictions.models import PredictionJob
-from predictions.services import jobs, leases, notify, retention
+from predictions.services import jobs, leases, notify, retention, tiling
 
 logger = logging.getLogger(__name__)
 
@@ -44,8 +44,35 @@ def segment_job(self, job_id: str, attempt: int = 1) -> None:
     if lease is None:
         logger.info("job %s is not waiting for attempt %d; nothing to do", job_id, attempt)
         return
-    if _run(lease, jobs.segment, "segmentation"):
+    if _run(lease, jobs.segment, "segmentation") and not jobs.is_tiled(job_id):
         finish_job.delay(job_id, attempt, str(lease.token))
+
+
+@shared_task(bind=True, acks_late=True)
+def segment_block(self, job_id: str, index: int, attempt: int = 1) -> None:
+    """One block of a tiled job; the last block to finish sends the stitching."""
+    lease = tiling.claim_block(job_id, index, attempt, self.request.id or "")
+    if lease is None:
+        logger.info("block %d of job %s is not waiting for attempt %d", index, job_id, attempt)
+        return
+    try:
+        with tiling.block_heartbeat(lease):
+            tiling.segment_block(lease)
+    except leases.LeaseLost as exc:
+        logger.info("block %d of job %s dropped: %s", index, job_id, exc)
+    except Exception as exc:
+        logger.exception("block %d of job %s failed", index, job_id)
+        tiling.retry_or_fail_block(lease, jobs.user_message(exc))
+
+
+@shared_task(bind=True, acks_late=True)
+def stitch_job(self, job_id: str, attempt: int = 1) -> None:
+    """Stitch a tiled job's blocks, measure and export: sent once, when its last block is in."""
+    lease = leases.claim_waiting(job_id, attempt, self.request.id or "")
+    if lease is None:
+        logger.info("job %s is not waiting for stitching attempt %d", job_id, attempt)
+        return
+    _run(lease, jobs.stitch, "stitching")
 
 
 @shared_task(bind=True, acks_late=True)
@@ -65,8 +92,12 @@ def finish_job(self, job_id: str, attempt: int = 1, token: str | None = None) ->
 @task_failure.connect
 def _expire_lease_of_lost_process(sender=None, exception=None, args=None, **kwargs) -> None:
     """A pool process died mid-job (killed, out of memory): let the watchdog act now."""
-    if isinstance(exception, WorkerLostError) and sender in (segment_job, finish_job) and args:
+    if not isinstance(exception, WorkerLostError) or not args:
+        return
+    if sender in (segment_job, finish_job, stitch_job):
         leases.expire(args[0])
+    elif sender is segment_block:
+        tiling.expire_block(args[0], args[1])
 
 
 @shared_task
@@ -76,6 +107,8 @@ def watchdog() -> None:
     for job in requeued:
         logger.warning("job %s: lease expired; re-queued as attempt %d", job.job_id, job.attempt)
         jobs.send(job.job_id, job.stage, job.attempt)
+    if blocks := tiling.requeue_expired_blocks():
+        logger.warning("%d block(s) with an expired lease re-sent or failed", blocks)
 
 
 @shared_task

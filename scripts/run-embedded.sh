@@ -21,8 +21,11 @@ if [ "$CELLSERVE_ALLOW_ANONYMOUS" = "true" ]; then
 NOTE
 fi
 
-# -B embeds celery beat: it schedules the job watchdog (and the optional purge).
-$BIN/celery -A config worker -Q gpu,default --pool solo -B --loglevel INFO &
+# One worker process per core (CELLSERVE_WORKERS to choose), so a tiled job's blocks use the
+# whole machine; -B embeds celery beat: it schedules the job watchdog (and the optional purge).
+WORKERS="${CELLSERVE_WORKERS:-$(nproc)}"
+$BIN/celery -A config worker -Q gpu,default --pool prefork --concurrency "$WORKERS" -B \
+  --loglevel INFO &
 worker=$!
 trap 'kill "$worker" 2>/dev/null || true' EXIT INT TERM
 $BIN/python manage.py runserver 127.0.0.1:8000

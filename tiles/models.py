@@ -19,10 +19,10 @@ class TiledImage(models.Model):
     """
 
     job = models.ForeignKey(
-        PredictionJob, null=True, blank=True, on_delete=models.CASCADE, related_name="tiled"
+        PredictionJob, null=True, blank=True, on_delete=models.CASCADE, related_name="tile_layers"
     )
     dataset = models.ForeignKey(
-        DepthDataset, null=True, blank=True, on_delete=models.CASCADE, related_name="tiled"
+        DepthDataset, null=True, blank=True, on_delete=models.CASCADE, related_name="tile_layers"
     )
     layer = models.CharField(max_length=16, choices=Layer)
     file = models.FileField(upload_to="tiles/", max_length=255, blank=True)

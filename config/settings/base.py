@@ -154,6 +154,15 @@ SPECTACULAR_SETTINGS = {
 CELLSERVE_MAX_IMAGE_PIXELS = env.int("CELLSERVE_MAX_IMAGE_PIXELS", default=100_000_000)
 # Channels an image may have (each one is measured; the engine takes the ones asked for).
 CELLSERVE_MAX_CHANNELS = env.int("CELLSERVE_MAX_CHANNELS", default=16)
+# Tiled jobs: a 2D image above CELLSERVE_TILED_THRESHOLD_PIXELS (or any, with tiled=true) is
+# segmented in overlapping blocks by separate gpu tasks and stitched; these have their own
+# pixel limit. The overlap is at least twice the job's diameter.
+CELLSERVE_TILED_THRESHOLD_PIXELS = env.int("CELLSERVE_TILED_THRESHOLD_PIXELS", default=4096 * 4096)
+CELLSERVE_MAX_TILED_PIXELS = env.int("CELLSERVE_MAX_TILED_PIXELS", default=4 * 10**9)
+CELLSERVE_BLOCK_SIZE = env.int("CELLSERVE_BLOCK_SIZE", default=2048)
+CELLSERVE_BLOCK_OVERLAP = env.int("CELLSERVE_BLOCK_OVERLAP", default=128)
+# Above this many cells the per-cell TIFF ZIP is not written (metrics and masks still are).
+CELLSERVE_MAX_ZIP_CELLS = env.int("CELLSERVE_MAX_ZIP_CELLS", default=250_000)
 # Each uploaded file; counted while the upload streams in, so a 413 comes before it is read.
 CELLSERVE_MAX_UPLOAD_BYTES = env.int("CELLSERVE_MAX_UPLOAD_BYTES", default=512 * 1024 * 1024)
 # A whole request body (a job's image and masks, with room for the form fields).
@@ -224,7 +233,10 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = False
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_TASK_ROUTES = {"predictions.tasks.segment_job": {"queue": "gpu"}}
+CELERY_TASK_ROUTES = {
+    "predictions.tasks.segment_job": {"queue": "gpu"},
+    "predictions.tasks.segment_block": {"queue": "gpu"},
+}
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Run by `celery beat` (make run embeds it in the worker); a missed tick expires unrun.

@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
@@ -186,8 +187,11 @@ class PredictionJobViewSet(
         field_name, filename = jobs.DOWNLOADS[action_name]
         field = getattr(job, field_name)
         if not field:
-            raise NotFound("this job has no such result file")
-        return serve_file(field, filename.format(id=job.id))
+            reason = job.omitted_outputs.get(action_name.removeprefix("download_"))
+            raise NotFound(reason or "this job has no such result file")
+        # A tiled job's overlay is a TIFF: the attachment keeps the stored file's type.
+        name = Path(filename.format(id=job.id)).with_suffix(Path(field.name).suffix).name
+        return serve_file(field, name)
 
     @extend_schema(
         summary="PNG overlay: colored cells, white boundaries",

@@ -4,17 +4,17 @@ from rest_framework import serializers
 
 from config.rest import PresentChoiceField, SingleValuedFormSerializer
 from predictions.models import ModelType, PredictionJob
-from predictions.services import axes, engines, images, jobs, measure, options
+from predictions.services import axes, engines, images, jobs, measure, options, tiling
 from predictions.services.jobs import JobRequest
 
 
 def validated_upload(field: str, upload, validate, **kwargs) -> jobs.Upload:
     """Check an upload with one of the ``images`` validators; problems become 400s on ``field``,
     or on the parameter that would resolve them (``channel_axis`` for an ambiguous file)."""
+    kwargs.setdefault("max_pixels", settings.CELLSERVE_MAX_IMAGE_PIXELS)
     try:
         info = validate(
             upload,
-            max_pixels=settings.CELLSERVE_MAX_IMAGE_PIXELS,
             decode_budget=settings.CELLSERVE_VALIDATE_DECODE_BYTES,
             **kwargs,
         )
@@ -22,6 +22,38 @@ def validated_upload(field: str, upload, validate, **kwargs) -> jobs.Upload:
         param = field if exc.param == "input_image" else exc.param
         raise serializers.ValidationError({param: [str(exc)]}) from exc
     return jobs.Upload(upload, info)
+
+
+def _pixel_limit(upload) -> int:
+    """TIFFs are read a window at a time, so a tiled job may go up to its own limit; PNG and
+    JPEG decode whole and keep the image limit."""
+    upload.seek(0)
+    magic = upload.read(4)
+    upload.seek(0)
+    if magic in images.TIFF_MAGIC:
+        return max(settings.CELLSERVE_MAX_IMAGE_PIXELS, settings.CELLSERVE_MAX_TILED_PIXELS)
+    return settings.CELLSERVE_MAX_IMAGE_PIXELS
+
+
+def _tiled(layout, requested: bool | None) -> bool:
+    try:
+        tiled = tiling.wants_blocks(layout, requested)
+    except axes.AxesError as exc:
+        raise serializers.ValidationError({exc.param: [str(exc)]}) from exc
+    limit = settings.CELLSERVE_MAX_IMAGE_PIXELS
+    if not tiled and layout.voxels > limit:
+        _planes, height, width, _channels = layout.shape
+        raise serializers.ValidationError(
+            {
+                "input_image": [
+                    f"image is {width}x{height} pixels, above the limit of {limit:,} pixels "
+                    "for a whole-image job; tiled=true segments it in blocks"
+                    if layout.shape[0] == 1
+                    else f"image has {layout.voxels:,} voxels, above the limit of {limit:,}"
+                ]
+            }
+        )
+    return tiled
 
 
 def axis_field(what: str) -> serializers.IntegerField:
@@ -112,6 +144,13 @@ class PredictionJobCreateSerializer(SingleValuedFormSerializer):
         max_value=100,
         help_text="z step / pixel size; default: from the physical sizes when known.",
     )
+    tiled = serializers.BooleanField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Segment in overlapping blocks on many workers and stitch them; default: for "
+        "2D images above CELLSERVE_TILED_THRESHOLD_PIXELS.",
+    )
     stitch_threshold = serializers.FloatField(
         default=engines.DEFAULTS.stitch_threshold,
         min_value=0,
@@ -130,8 +169,11 @@ class PredictionJobCreateSerializer(SingleValuedFormSerializer):
             images.validate_image,
             request=reading,
             max_channels=settings.CELLSERVE_MAX_CHANNELS,
+            max_pixels=_pixel_limit(attrs["input_image"]),
         )
-        attrs["resolved"] = self._resolved(attrs, attrs["image"].info.layout)
+        layout = attrs["image"].info.layout
+        attrs["resolved"] = self._resolved(attrs, layout)
+        attrs["tiled"] = _tiled(layout, attrs.get("tiled"))
         if attrs.get("input_masks") is not None:
             attrs["masks"] = validated_upload(
                 "input_masks",
@@ -169,6 +211,7 @@ class PredictionJobCreateSerializer(SingleValuedFormSerializer):
             params=resolved.params,
             reading=data["reading"],
             channels=resolved.channels,
+            tiled=data["tiled"],
         )
 
 
@@ -206,6 +249,11 @@ class PredictionJobSerializer(serializers.ModelSerializer):
             "anisotropy",
             "stitch_threshold",
             "image_metadata",
+            "tiled",
+            "block_size",
+            "block_overlap",
+            "blocks_total",
+            "omitted_outputs",
         ]
         read_only_fields = fields
 
@@ -225,6 +273,15 @@ class JobStatusSerializer(serializers.ModelSerializer):
     max_attempts = serializers.SerializerMethodField(
         help_text="After this many lost workers the job ends failed."
     )
+    # Present for tiled jobs only.
+    stage = serializers.CharField(
+        required=False, help_text="segment, blocks (blocks running), stitch or measure."
+    )
+    progress = serializers.DictField(
+        child=serializers.FloatField(),
+        required=False,
+        help_text="blocks_done, blocks_total and their fraction.",
+    )
 
     class Meta:
         model = PredictionJob
@@ -236,6 +293,8 @@ class JobStatusSerializer(serializers.ModelSerializer):
             "error_message",
             "attempts",
             "max_attempts",
+            "stage",
+            "progress",
         ]
         read_only_fields = fields
 
@@ -246,6 +305,10 @@ class JobStatusSerializer(serializers.ModelSerializer):
         data = super().to_representation(instance)
         if not instance.error_message:
             data.pop("error_message")
+        if instance.tiled:
+            data["progress"] = tiling.progress(instance)
+        else:
+            data.pop("stage")
         return data
 
 

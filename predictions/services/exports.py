@@ -27,15 +27,25 @@ OVERLAY_ALPHA = 0.45
 UINT16_MAX = np.iinfo(np.uint16).max
 
 
-def display_rgb(image: np.ndarray) -> np.ndarray:
-    """8-bit RGB for viewing: each channel stretched between its 0.5 and 99.5 percentiles.
-
-    Percentiles rather than min/max, so one hot pixel in a 16-bit image does not leave
-    the rest black. Gray and RGB images show as they are; other channel counts as a
-    composite in the channel palette.
-    """
+def display_limits(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each channel's 0.5 and 99.5 percentiles: percentiles rather than min/max, so one hot
+    pixel in a 16-bit image does not leave the rest black."""
     channels = image[..., None] if image.ndim == 2 else image
     low, high = np.percentile(channels, [0.5, 99.5], axis=(0, 1))
+    return low, high
+
+
+def display_rgb(
+    image: np.ndarray, limits: tuple[np.ndarray, np.ndarray] | None = None
+) -> np.ndarray:
+    """8-bit RGB for viewing: each channel stretched between its ``display_limits`` (the
+    image's own, or given: a tiled job's overlay uses one contrast for every band).
+
+    Gray and RGB images show as they are; other channel counts as a composite in the channel
+    palette.
+    """
+    channels = image[..., None] if image.ndim == 2 else image
+    low, high = limits if limits is not None else display_limits(image)
     span = np.where(high > low, high - low, 1)
     scaled = (channels.astype(np.float32) - low) * (255.0 / span)
     if channels.shape[2] not in (1, 3):
@@ -52,14 +62,22 @@ def projected(image: np.ndarray, masks: np.ndarray) -> tuple[np.ndarray, np.ndar
     return image.max(axis=0), masks.max(axis=0)
 
 
-def render_overlay(image: np.ndarray, masks: np.ndarray) -> np.ndarray:
-    """The image with each cell tinted in its own colour and white cell boundaries."""
-    image, masks = projected(image, masks)
-    base = display_rgb(image)
+def tinted(
+    image: np.ndarray, masks: np.ndarray, limits: tuple[np.ndarray, np.ndarray] | None = None
+) -> np.ndarray:
+    """The image for viewing with each cell tinted in its own colour."""
+    base = display_rgb(image, limits)
     colours = labels.label_colors(int(masks.max(initial=0)))
     inside = masks > 0
     tint = colours[masks[inside]].astype(np.float32)
     base[inside] = (base[inside] * (1 - OVERLAY_ALPHA) + tint * OVERLAY_ALPHA).astype(np.uint8)
+    return base
+
+
+def render_overlay(image: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    """The image with each cell tinted in its own colour and white cell boundaries."""
+    image, masks = projected(image, masks)
+    base = tinted(image, masks)
     base[find_boundaries(masks, mode="inner")] = 255
     return base
 

@@ -30,7 +30,7 @@ from django.db.models.fields.files import FieldFile
 from django.utils import timezone
 
 from predictions.models import ACTIVE_STATUSES, JobStage, JobStatus, PredictionJob
-from predictions.services import axes, engines, images, leases, outputs
+from predictions.services import axes, engines, images, leases, outputs, tiled_outputs, tiling
 from predictions.signals import job_completed
 
 if TYPE_CHECKING:
@@ -43,6 +43,7 @@ RESULT_FILES = {
     outputs.MASKS: ("result_masks", "results/masks/masks_{id}.npy"),
     outputs.FLOWS: ("result_flows", "results/flows/flows_{id}.npy"),
     outputs.OVERLAY: ("result_segmented_images", "results/segmented/segmented_{id}.png"),
+    outputs.OVERLAY_TIFF: ("result_segmented_images", "results/segmented/segmented_{id}.tif"),
     outputs.CELLS_ZIP: ("result_tif_archive", "results/tif_archive/individual_cells_{id}.zip"),
     outputs.METRICS: ("result_metrics", "results/metrics/metrics_{id}.json"),
     outputs.SHAPE_ANALYSIS: ("result_shape_analysis", "results/metrics/shape_analysis_{id}.json"),
@@ -66,6 +67,7 @@ class JobRequest:
     params: engines.SegmentationParams = engines.DEFAULTS
     reading: axes.AxesRequest = images.NO_REQUEST
     channels: tuple[int, ...] | None = None
+    tiled: bool = False
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,9 @@ def create_job(
         anisotropy=request.params.anisotropy,
         stitch_threshold=request.params.stitch_threshold,
         image_metadata=image_metadata(image.info.layout),
+        tiled=request.tiled,
+        block_size=settings.CELLSERVE_BLOCK_SIZE if request.tiled else None,
+        block_overlap=tiling.block_overlap(request.params.diameter) if request.tiled else None,
         stage=JobStage.MEASURE if masks else JobStage.SEGMENT,
         stored_bytes=image.file.size + (masks.file.size if masks else 0),  # type: ignore[operator]  # django-stubs: UploadedFile.size is Optional; an upload's is set
     )
@@ -148,7 +153,9 @@ def send(job_id: uuid.UUID, stage: str, attempt: int) -> None:
     """Queue the task a job needs next, remembering its id so a cancel can revoke it."""
     from predictions import tasks
 
-    task = tasks.finish_job if stage == JobStage.MEASURE else tasks.segment_job
+    task: Any = {JobStage.MEASURE: tasks.finish_job, JobStage.STITCH: tasks.stitch_job}.get(
+        JobStage(stage), tasks.segment_job
+    )
     result = task.apply_async((str(job_id), attempt))
     PredictionJob.objects.filter(pk=job_id, status=JobStatus.PENDING).update(task_id=result.id)
 
@@ -177,8 +184,12 @@ def segmentation_params(job: PredictionJob) -> engines.SegmentationParams:
 
 
 def segment(lease: leases.Lease) -> None:
-    """Run the job's engine and keep masks and flows for the measuring step."""
+    """Run the job's engine and keep masks and flows for the measuring step; a tiled job
+    sends its blocks instead."""
     job = leases.held_job(lease)
+    if job.tiled:
+        tiling.start(lease)
+        return
     image = load_image(job).select(job.channels)
     result = engines.get_engine(job.model_type).segment(image, segmentation_params(job))
     buffer = io.BytesIO()
@@ -217,42 +228,76 @@ def finish(lease: leases.Lease) -> None:
         result = outputs.write_results(
             directory, image.array, masks, flows, about=outputs.about(image)
         )
-        with leases.fenced(lease):
-            stored = {
-                field: _store(directory / filename, pattern.format(id=job.id))
-                for filename, (field, pattern) in RESULT_FILES.items()
-                if (directory / filename).exists()
-            }
-            results_bytes = sum(f.stat().st_size for f in directory.iterdir())
-            completed_at = timezone.now()
-            leases.release(
-                job.pk,
-                **stored,
-                status=JobStatus.COMPLETED,
-                error_message="",
-                num_cells_detected=result.num_cells,
-                mask_shape=list(result.mask_shape),
-                metrics_summary=result.summary,
-                completed_at=completed_at,
-                processing_time=_elapsed(job, completed_at),
-                stored_bytes=job.stored_bytes + results_bytes,
-            )
-            transaction.on_commit(lambda: _after_end(job.pk, completed=True))
+        complete(lease, job, directory, result)
+
+
+def is_tiled(job_id: uuid.UUID | str) -> bool:
+    return PredictionJob.objects.filter(pk=job_id, tiled=True).exists()
+
+
+def stitch(lease: leases.Lease) -> None:
+    """A tiled job's last step: stitch its blocks and write every result in bounded memory."""
+    job = leases.held_job(lease)
+    with tempfile.TemporaryDirectory() as tmp:
+        directory = Path(tmp) / "results"
+        result = tiled_outputs.write_results(
+            directory,
+            tiling.source(job),
+            tiling.plan(job),
+            lambda index: tiling.load_block(job.pk, index),
+            max_zip_cells=settings.CELLSERVE_MAX_ZIP_CELLS,
+        )
+        complete(lease, job, directory, result)
+
+
+def complete(
+    lease: leases.Lease, job: PredictionJob, directory: Path, result: outputs.ResultSummary
+) -> None:
+    """Store every file in ``directory`` and mark the job completed, all or nothing."""
+    with leases.fenced(lease):
+        stored = {
+            field: _store(directory / filename, pattern.format(id=job.id))
+            for filename, (field, pattern) in RESULT_FILES.items()
+            if (directory / filename).exists()
+        }
+        results_bytes = sum(f.stat().st_size for f in directory.iterdir())
+        completed_at = timezone.now()
+        leases.release(
+            job.pk,
+            **stored,
+            status=JobStatus.COMPLETED,
+            error_message="",
+            num_cells_detected=result.num_cells,
+            mask_shape=list(result.mask_shape),
+            metrics_summary=result.summary,
+            omitted_outputs=result.omitted,
+            completed_at=completed_at,
+            processing_time=_elapsed(job, completed_at),
+            stored_bytes=job.stored_bytes + results_bytes,
+        )
+        transaction.on_commit(lambda: _after_end(job.pk, completed=True))
 
 
 def fail(lease: leases.Lease, message: str) -> None:
     """End the job failed with ``message``, unless it is no longer this lease's to end."""
     with leases.fenced(lease) as job:
-        now = timezone.now()
-        leases.release(
-            job.pk,
-            status=JobStatus.FAILED,
-            error_message=message,
-            completed_at=now,
-            processing_time=_elapsed(job, now),
-        )
-        transaction.on_commit(lambda: _after_end(job.pk))
-    logger.warning("job %s failed: %s", lease.job_id, message)
+        end_failed(job, message)
+
+
+def end_failed(job: PredictionJob, message: str) -> None:
+    """End a job, whose row the caller holds locked, failed with ``message``."""
+    now = timezone.now()
+    leases.release(
+        job.pk,
+        status=JobStatus.FAILED,
+        error_message=message,
+        completed_at=now,
+        processing_time=_elapsed(job, now),
+    )
+    block_tasks = tiling.revoke_blocks(job.pk)
+    transaction.on_commit(lambda: _revoke_all(block_tasks, terminate=False))
+    transaction.on_commit(lambda: _after_end(job.pk))
+    logger.warning("job %s failed: %s", job.pk, message)
 
 
 def cancel(job_id: uuid.UUID) -> PredictionJob:
@@ -280,7 +325,9 @@ def _cancel_locked(job: PredictionJob) -> None:
         processing_time=_elapsed(job, now),
     )
     task_id = job.task_id
+    block_tasks = tiling.revoke_blocks(job.pk)
     transaction.on_commit(lambda: _revoke(task_id, terminate=running))
+    transaction.on_commit(lambda: _revoke_all(block_tasks, terminate=running))
     transaction.on_commit(lambda: _after_end(job.pk))
 
 
@@ -294,6 +341,11 @@ def _revoke(task_id: str, terminate: bool) -> None:
         app.control.revoke(task_id, terminate=terminate)
     except Exception as exc:
         logger.warning("could not revoke task %s: %s", task_id, exc)
+
+
+def _revoke_all(task_ids: list[str], terminate: bool) -> None:
+    for task_id in task_ids:
+        _revoke(task_id, terminate)
 
 
 def delete_job(job_id: uuid.UUID) -> None:
@@ -323,6 +375,7 @@ def owned_files(job: PredictionJob) -> list[FieldFile]:
 def _after_end(job_id: uuid.UUID, completed: bool = False) -> None:
     """What follows a job's end, once the row says so: drop the work file, tell listeners."""
     default_storage.delete(SEGMENTATION_WORK.format(id=job_id))
+    tiling.delete_block_files(job_id)
     if completed:
         job_completed.send(sender=PredictionJob, job_id=job_id)
     if settings.MODAL_ENDPOINT_URL:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -78,6 +78,27 @@ def claim(job_id: uuid.UUID | str, attempt: int, task_id: str = "") -> Lease | N
     return Lease(uuid.UUID(str(job_id)), token, attempt)
 
 
+def claim_waiting(job_id: uuid.UUID | str, attempt: int, task_id: str = "") -> Lease | None:
+    """Take a job that waits, unheld, for its next step (a tiled job's stitching), or that the
+    watchdog put back; None for a stale or repeated message."""
+    token = uuid.uuid4()
+    now = timezone.now()
+    updated = PredictionJob.objects.filter(
+        pk=job_id,
+        status__in=(JobStatus.PENDING, JobStatus.PROCESSING),
+        lease_token__isnull=True,
+        attempts=attempt - 1,
+    ).update(
+        status=JobStatus.PROCESSING,
+        attempts=attempt,
+        lease_token=token,
+        lease_expires_at=now + lease_duration(),
+        task_id=task_id,
+        started_at=Coalesce(F("started_at"), Value(now)),
+    )
+    return Lease(uuid.UUID(str(job_id)), token, attempt) if updated else None
+
+
 def resume(job_id: uuid.UUID | str, attempt: int, token: str, task_id: str = "") -> Lease | None:
     """Continue a job whose previous step handed over its lease; None when it was lost."""
     lease = Lease(uuid.UUID(str(job_id)), uuid.UUID(token), attempt)
@@ -122,14 +143,18 @@ def fenced(lease: Lease) -> Iterator[PredictionJob]:
 
 
 class Heartbeat:
-    """Renews a lease from a background thread while the worker computes."""
+    """Renews a lease from a background thread while the worker computes.
 
-    def __init__(self, lease: Lease, interval_s: float):
-        self.lease = lease
+    ``renewal`` pushes the lease on and says whether it is still held (a job's or a block's).
+    """
+
+    def __init__(self, renewal: Callable[[], bool], interval_s: float, name: str):
+        self.renewal = renewal
+        self.name = name
         self.interval_s = interval_s
         self.lost = threading.Event()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"lease-{lease.job_id}", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"lease-{name}", daemon=True)
 
     def __enter__(self) -> Heartbeat:
         self._thread.start()
@@ -142,21 +167,19 @@ class Heartbeat:
     def _run(self) -> None:
         try:
             while not self._stop.wait(self.interval_s):
-                if not renew(self.lease):
-                    logger.warning(
-                        "job %s: lease lost; its results will be dropped", self.lease.job_id
-                    )
+                if not self.renewal():
+                    logger.warning("%s: lease lost; its results will be dropped", self.name)
                     self.lost.set()
                     return
         except Exception:
             # A database outage must not kill the worker; the lease simply runs out.
-            logger.exception("job %s: heartbeat failed", self.lease.job_id)
+            logger.exception("%s: heartbeat failed", self.name)
         finally:
             connections.close_all()  # this thread's own connections
 
 
 def heartbeat(lease: Lease) -> Heartbeat:
-    return Heartbeat(lease, settings.CELLSERVE_LEASE_S / 4)
+    return Heartbeat(lambda: renew(lease), settings.CELLSERVE_LEASE_S / 4, f"job {lease.job_id}")
 
 
 def expire(job_id: uuid.UUID | str) -> None:

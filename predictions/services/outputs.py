@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ from predictions.services.exports import About
 MASKS = "masks.npy"
 FLOWS = "flows.npy"
 OVERLAY = "segmented.png"
+OVERLAY_TIFF = "segmented.tif"  # a tiled job's: a tiled BigTIFF, too large for a PNG
 CELLS_ZIP = "individual_cells.zip"
 METRICS = "metrics.json"
 SHAPE_ANALYSIS = "shape_analysis.json"
@@ -27,6 +28,8 @@ class ResultSummary:
     num_cells: int
     mask_shape: tuple[int, ...]
     summary: dict[str, Any]
+    # Outputs left out on purpose -> the reason (e.g. the cells ZIP above its cell limit).
+    omitted: dict[str, str] = field(default_factory=dict)
 
 
 def about(image: images.Canonical) -> About:

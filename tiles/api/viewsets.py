@@ -27,6 +27,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from config.exceptions import NotReady
+from config.files import local_path
 from config.renderers import TolerantJSONRenderer
 from config.rest import OwnedObjectsMixin
 from depth_images.models import DepthDataset
@@ -36,7 +37,6 @@ from tiles.api.schema import IMAGE_FORMATS, tile_layer_schema
 from tiles.models import Layer, TiledImage
 from tiles.services import geometry, sources, styles
 from tiles.services.build import job_layer_field
-from tiles.services.files import local_path
 
 # Pictures get the layer's default look; data endpoints (region, pixel) return raw values
 # (a label number, 16-bit intensities) unless the request asks for a style.

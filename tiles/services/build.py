@@ -22,6 +22,7 @@ from django.core.files import File
 from django.db import transaction
 from django.db.models.fields.files import FieldFile
 
+from config.files import local_path
 from depth_images.models import DepthDataset
 from depth_images.services import store
 from predictions.models import JobStatus, PredictionJob
@@ -30,7 +31,6 @@ from predictions.services.jobs import READING_FIELDS
 from predictions.services.labels import label_dtype
 from tiles.models import Layer, TiledImage
 from tiles.services import pyramid
-from tiles.services.files import local_path
 
 logger = logging.getLogger(__name__)
 
@@ -130,7 +130,8 @@ def build_layer_file(
     workdir.mkdir(parents=True, exist_ok=True)
     dest = workdir / f"{layer}.tiff"
     if layer == Layer.MASKS:
-        return _build_masks(np.load(source, allow_pickle=False), dest)
+        # Memory-mapped: a tiled job's masks are slide-sized, and vips reads them in strips.
+        return _build_masks(np.load(source, mmap_mode="r", allow_pickle=False), dest)
     if layer == Layer.INPUT:
         info = _probe(source, reading)
         if not is_plain(info.layout):
@@ -175,7 +176,8 @@ def _build_frames(source: Path, reading: axes.AxesRequest, dest: Path) -> Built:
 def _build_masks(masks: np.ndarray, dest: Path) -> Built:
     """A (Y, X) label image as today; a (Z, Y, X) volume as one frame per plane."""
     max_label = int(masks.max(initial=0))
-    labels = masks.astype(label_dtype(max_label))
+    dtype = label_dtype(max_label)
+    labels = masks if masks.dtype == dtype else masks.astype(dtype)
     height, width = labels.shape[-2:]
     if labels.ndim == 2:
         pyramid.write_array(labels, dest, labels=True)
