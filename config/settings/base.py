@@ -161,6 +161,8 @@ CELLSERVE_TILED_THRESHOLD_PIXELS = env.int("CELLSERVE_TILED_THRESHOLD_PIXELS", d
 CELLSERVE_MAX_TILED_PIXELS = env.int("CELLSERVE_MAX_TILED_PIXELS", default=4 * 10**9)
 CELLSERVE_BLOCK_SIZE = env.int("CELLSERVE_BLOCK_SIZE", default=2048)
 CELLSERVE_BLOCK_OVERLAP = env.int("CELLSERVE_BLOCK_OVERLAP", default=128)
+# Directories whose files staff may register as jobs by path (POST predictions/register/).
+CELLSERVE_IMPORT_ROOTS = env.list("CELLSERVE_IMPORT_ROOTS", default=[])
 # Above this many cells the per-cell TIFF ZIP is not written (metrics and masks still are).
 CELLSERVE_MAX_ZIP_CELLS = env.int("CELLSERVE_MAX_ZIP_CELLS", default=250_000)
 # Each uploaded file; counted while the upload streams in, so a 413 comes before it is read.

@@ -10,7 +10,8 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_
 from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, PermissionDenied, Throttled
-from rest_framework.parsers import MultiPartParser
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.permissions import IsAdminUser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
@@ -85,7 +86,7 @@ class PredictionJobViewSet(
     owned_model = PredictionJob
 
     def get_throttles(self):
-        return [ScopedRateThrottle()] if self.action == "create" else []
+        return [ScopedRateThrottle()] if self.action in ("create", "register") else []
 
     @extend_schema(
         summary="Upload an image and queue its segmentation",
@@ -94,12 +95,32 @@ class PredictionJobViewSet(
     )
     def create(self, request: Request) -> Response:
         serializer = s.PredictionJobCreateSerializer(data=request.data)
+        return self._created(request, serializer)
+
+    def _created(self, request: Request, serializer) -> Response:
         serializer.is_valid(raise_exception=True)
         image, masks = serializer.validated_data["image"], serializer.validated_data.get("masks")
         with transaction.atomic():
             check_limits(request.user, image.file.size + (masks.file.size if masks else 0))
             job = jobs.create_job(request.user, image, serializer.to_job_request(), masks)
         return Response(s.PredictionJobCreatedSerializer(job).data, status=201)
+
+    @extend_schema(
+        summary="Queue a job on an image already on the server (staff)",
+        request=s.PredictionJobRegisterSerializer,
+        responses={201: s.PredictionJobCreatedSerializer},
+    )
+    @action(
+        detail=False,
+        methods=["post"],
+        permission_classes=[IsAdminUser],
+        parser_classes=[MultiPartParser, FormParser, JSONParser],
+    )
+    def register(self, request: Request) -> Response:
+        """A slide on the server's disk becomes a job without travelling through HTTP."""
+        context = {"roots": settings.CELLSERVE_IMPORT_ROOTS}
+        serializer = s.PredictionJobRegisterSerializer(data=request.data, context=context)
+        return self._created(request, serializer)
 
     def perform_destroy(self, instance: PredictionJob) -> None:
         # A running job is cancelled first; its worker can no longer store anything.

@@ -4,7 +4,7 @@ from rest_framework import serializers
 
 from config.rest import PresentChoiceField, SingleValuedFormSerializer
 from predictions.models import ModelType, PredictionJob
-from predictions.services import axes, engines, images, jobs, measure, options, tiling
+from predictions.services import axes, engines, images, imports, jobs, measure, options, tiling
 from predictions.services.jobs import JobRequest
 
 
@@ -213,6 +213,22 @@ class PredictionJobCreateSerializer(SingleValuedFormSerializer):
             channels=resolved.channels,
             tiled=data["tiled"],
         )
+
+
+class PredictionJobRegisterSerializer(PredictionJobCreateSerializer):
+    """A job on a file already on the server, by path: the upload's parameters otherwise."""
+
+    input_image = None
+    source = serializers.CharField(
+        max_length=4096, help_text="Path of the image on the server (in CELLSERVE_IMPORT_ROOTS)."
+    )
+
+    def validate(self, attrs):
+        try:
+            attrs["input_image"] = imports.open_source(attrs["source"], self.context["roots"])
+        except imports.SourceError as exc:
+            raise serializers.ValidationError({"source": [str(exc)]}) from exc
+        return super().validate(attrs)
 
 
 @extend_schema_field({"type": "string", "format": "uri-reference", "nullable": True})
