@@ -35,7 +35,13 @@ def _pixel_limit(upload) -> int:
     return settings.CELLSERVE_MAX_IMAGE_PIXELS
 
 
-def _tiled(layout, requested: bool | None) -> bool:
+def _tiled(layout, requested: bool | None, kind: str, has_masks: bool) -> bool:
+    """Only TIFFs are read a window at a time, and uploaded masks are measured whole."""
+    if kind != "tiff" or has_masks:
+        if requested:
+            why = "uploaded masks are measured whole" if has_masks else "only TIFFs are tiled"
+            raise serializers.ValidationError({"tiled": [f"tiled=true is not possible: {why}"]})
+        requested = False
     try:
         tiled = tiling.wants_blocks(layout, requested)
     except axes.AxesError as exc:
@@ -173,7 +179,8 @@ class PredictionJobCreateSerializer(SingleValuedFormSerializer):
         )
         layout = attrs["image"].info.layout
         attrs["resolved"] = self._resolved(attrs, layout)
-        attrs["tiled"] = _tiled(layout, attrs.get("tiled"))
+        masks_given = attrs.get("input_masks") is not None
+        attrs["tiled"] = _tiled(layout, attrs.get("tiled"), attrs["image"].info.kind, masks_given)
         if attrs.get("input_masks") is not None:
             attrs["masks"] = validated_upload(
                 "input_masks",

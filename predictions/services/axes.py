@@ -324,7 +324,8 @@ def parse_channel_list(text: str) -> tuple[int | str, ...]:
     parts = [p.strip() for p in text.split(",")]
     if not text.strip() or any(not p for p in parts):
         raise AxesError("give channel indices or names separated by commas, e.g. 0,1", "channels")
-    return tuple(int(p) if p.isdigit() else p for p in parts)
+    # isdecimal and ASCII: '²' is a digit to isdigit() but no number to int().
+    return tuple(int(p) if p.isascii() and p.isdecimal() else p for p in parts)
 
 
 def channel_index(layout: Layout, spec: int | str, param: str) -> int:

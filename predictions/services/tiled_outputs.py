@@ -47,8 +47,9 @@ class Source:
         else:
             image = images.read_image(self.path, max_pixels=2**63, max_channels=2**31).array
             image = image[window]
-        if image.ndim == 3 and self.channels is not None and len(self.channels) < image.shape[-1]:
-            image = image[..., list(self.channels)]
+        channels = list(self.channels) if self.channels is not None else None
+        if image.ndim == 3 and channels is not None and channels != list(range(image.shape[-1])):
+            image = image[..., channels]
         return image[..., 0] if image.ndim == 3 and image.shape[-1] == 1 else image
 
 
