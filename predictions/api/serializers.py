@@ -27,10 +27,7 @@ def validated_upload(field: str, upload, validate, **kwargs) -> jobs.Upload:
 def _pixel_limit(upload) -> int:
     """TIFFs are read a window at a time, so a tiled job may go up to its own limit; PNG and
     JPEG decode whole and keep the image limit."""
-    upload.seek(0)
-    magic = upload.read(4)
-    upload.seek(0)
-    if magic in images.TIFF_MAGIC:
+    if images.is_tiff(upload):
         return max(settings.CELLSERVE_MAX_IMAGE_PIXELS, settings.CELLSERVE_MAX_TILED_PIXELS)
     return settings.CELLSERVE_MAX_IMAGE_PIXELS
 

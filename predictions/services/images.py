@@ -72,6 +72,14 @@ NO_REQUEST = AxesRequest()
 Source = str | Path | BinaryIO
 
 
+def is_tiff(handle: BinaryIO) -> bool:
+    """Whether the file starts as a TIFF (or BigTIFF) does; the handle is rewound."""
+    handle.seek(0)
+    magic = handle.read(4)
+    handle.seek(0)
+    return magic in TIFF_MAGIC
+
+
 def _read_bytes(source: Source) -> bytes:
     if isinstance(source, str | Path):
         return Path(source).read_bytes()

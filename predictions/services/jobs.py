@@ -166,8 +166,13 @@ def load_image(job: PredictionJob) -> images.Canonical:
             io.BytesIO(handle.read()),
             max_pixels=settings.CELLSERVE_MAX_IMAGE_PIXELS,
             max_channels=settings.CELLSERVE_MAX_CHANNELS,
-            request=axes.AxesRequest(**{f: getattr(job, f) for f in READING_FIELDS}),
+            request=job_reading(job),
         )
+
+
+def job_reading(job: PredictionJob) -> axes.AxesRequest:
+    """How the job reads its input: the reading options it was created with."""
+    return axes.AxesRequest(**{name: getattr(job, name) for name in READING_FIELDS})
 
 
 def segmentation_params(job: PredictionJob) -> engines.SegmentationParams:

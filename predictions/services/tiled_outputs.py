@@ -41,7 +41,7 @@ class Source:
         """The pixels of ``window``: read alone from a TIFF; a PNG or JPEG (within the image
         limit) is decoded whole and cut."""
         with self.path.open("rb") as handle:
-            tiff = handle.read(4) in images.TIFF_MAGIC
+            tiff = images.is_tiff(handle)
         if tiff:
             image = blocks.read_window(self.path, window, series=self.series)
         else:

@@ -27,7 +27,7 @@ from depth_images.models import DepthDataset
 from depth_images.services import store
 from predictions.models import JobStatus, PredictionJob
 from predictions.services import axes, images
-from predictions.services.jobs import READING_FIELDS
+from predictions.services.jobs import job_reading
 from predictions.services.labels import label_dtype
 from tiles.models import Layer, TiledImage
 from tiles.services import pyramid
@@ -113,11 +113,6 @@ def build_dataset(dataset: DepthDataset) -> TiledImage | None:
         pyramid.write_array(rows, dest, labels=False)
         result = Built(dest, rows.shape[1], rows.shape[0], str(rows.dtype))
         return _record(result, revision, dataset=dataset, layer=Layer.DEPTH)
-
-
-def job_reading(job: PredictionJob) -> axes.AxesRequest:
-    """How the job reads its input (``jobs.load_image`` reads it the same way)."""
-    return axes.AxesRequest(**{name: getattr(job, name) for name in READING_FIELDS})
 
 
 def build_layer_file(
