@@ -29,6 +29,7 @@ CONTENT_TYPES = {
     ".zip": "application/zip",
     ".json": "application/json",
     ".csv": "text/csv",
+    ".geojson": "application/geo+json",
 }
 DEFAULT_TYPE = "application/octet-stream"
 

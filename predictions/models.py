@@ -46,12 +46,33 @@ class ModelType(models.TextChoices):
     WATERSHED = "watershed", "Classical watershed (CPU, no weights)"
 
 
+class Batch(models.Model):
+    """Many images sent together with one set of parameters: one job each, each usable alone."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="batches"
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # Files of the request that did not become jobs: [{"name": ..., "errors": {...}}].
+    rejected = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"batch {self.id}"
+
+
 class PredictionJob(models.Model):
     """One uploaded image (and optional masks) and everything computed from it."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="prediction_jobs"
+    )
+    batch = models.ForeignKey(
+        Batch, on_delete=models.SET_NULL, null=True, blank=True, related_name="jobs"
     )
     input_image = models.FileField(upload_to=input_image_path, max_length=255)
     input_masks = models.FileField(upload_to=input_masks_path, max_length=255, blank=True)
@@ -110,6 +131,11 @@ class PredictionJob(models.Model):
     result_tif_archive = models.FileField(max_length=255, blank=True)
     result_metrics = models.FileField(max_length=255, blank=True)
     result_shape_analysis = models.FileField(max_length=255, blank=True)
+    result_geojson = models.FileField(max_length=255, blank=True)
+    result_rois = models.FileField(max_length=255, blank=True)
+    result_ome_labels = models.FileField(max_length=255, blank=True)
+    result_metrics_csv = models.FileField(max_length=255, blank=True)
+    result_seg = models.FileField(max_length=255, blank=True)
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)

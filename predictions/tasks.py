@@ -102,13 +102,18 @@ def _expire_lease_of_lost_process(sender=None, exception=None, args=None, **kwar
 
 @shared_task
 def watchdog() -> None:
-    """Re-queue jobs whose worker stopped renewing their lease; fail those out of attempts."""
+    """Re-queue jobs and blocks whose worker stopped renewing their lease (failing those out of
+    attempts) or that no worker took in time, and stitch tiled jobs whose blocks are all in."""
     requeued, _failed = leases.requeue_expired()
     for job in requeued:
-        logger.warning("job %s: lease expired; re-queued as attempt %d", job.job_id, job.attempt)
+        logger.warning(
+            "job %s: lease expired or never taken; sent as attempt %d", job.job_id, job.attempt
+        )
         jobs.send(job.job_id, job.stage, job.attempt)
     if blocks := tiling.requeue_expired_blocks():
-        logger.warning("%d block(s) with an expired lease re-sent or failed", blocks)
+        logger.warning("%d block(s) with an expired lease or never taken re-sent or failed", blocks)
+    if stalled := tiling.stitch_finished():
+        logger.warning("%d job(s) with every block done sent to stitching", stalled)
 
 
 @shared_task

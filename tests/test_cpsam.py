@@ -150,3 +150,16 @@ def test_do_3d_runs_cellpose_3d_flows(eval_calls, cpsam_engine):
     assert result.masks.shape == (2, 4, 4)
     assert result.flows.shape == (4, 2, 4, 4)
     assert np.isfinite(result.flows).all()
+
+
+def test_batch_size_and_local_normalisation_reach_cellpose(eval_calls, cpsam_engine, settings):
+    settings.CELLPOSE_BATCH_SIZE, settings.CELLPOSE_TILE_NORM_BLOCKSIZE = 4, 32
+    image = np.random.default_rng(1).random((48, 48)).astype(np.float32)
+    result = cpsam_engine.segment(image, SegmentationParams(diameter=30))
+    (_, kwargs), = eval_calls  # fmt: skip
+    assert kwargs["batch_size"] == 4
+    assert kwargs["normalize"] == {"tile_norm_blocksize": 32}
+    assert result.masks.shape == (48, 48)
+    settings.CELLPOSE_TILE_NORM_BLOCKSIZE = 0
+    cpsam_engine.segment(image, SegmentationParams(diameter=30))
+    assert eval_calls[-1][1]["normalize"] is True

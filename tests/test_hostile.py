@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import zipfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +26,7 @@ from rest_framework.test import APIClient
 from depth_images.models import DepthDataset, DepthRow
 from depth_images.services import ingest
 from depth_images.synthetic import csv_bytes
-from predictions.models import PredictionJob, WebhookDelivery
+from predictions.models import Batch, PredictionJob, WebhookDelivery
 from tests.helpers.factories import PredictionJobFactory
 from tests.helpers.images import blobs_image, png_bytes
 from tests.helpers.jobs import completed_job
@@ -104,7 +105,16 @@ def upload(name: str, content: bytes) -> tuple[str, bytes]:
     return (name, content)
 
 
+def zip_of(members: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
 JOBS = "/api/v1/predictions/"
+BATCHES = "/api/v1/batches/"
 TILE = "/api/v1/tiles/inputs/{job}"
 FRAME = "/api/v1/depth-datasets/{dataset}/frame.png"
 
@@ -305,6 +315,35 @@ CASES = [
     Case("pixel not whole", "get", TILE + "/data/pixel", 400, "left",
          query={"left": "1.5", "top": "2"}),
     Case("histogram bins 0", "get", TILE + "/data/histogram", 400, "bins", query={"bins": "0"}),
+    # Batches
+    Case("batch without files", "post", BATCHES, 400, "at least one image",
+         {"model_type": "watershed"}),
+    Case("batch of non-images", "post", BATCHES, 400, "b.html",
+         {"input_image": [upload("a.txt", b"hello"), upload("b.html", b"<html></html>")]}),
+    Case("batch zip of text", "post", BATCHES, 400, "notes.txt",
+         {"input_image": upload("x.zip", zip_of({"notes.txt": b"plain text"}))}),
+    Case("batch zip traversal names", "post", BATCHES, 400, "passwd",
+         {"input_image": upload("x.zip", zip_of({"../../etc/passwd": b"root:x:0:0"}))}),
+    Case("batch zip bomb member", "post", BATCHES, 400, "unpacks to more than",
+         {"input_image": upload("x.zip", zip_of({"big.png": b"\0" * (3 << 20)}))},
+         settings={"CELLSERVE_MAX_UPLOAD_BYTES": 1 << 20}),
+    Case("batch not a zip", "post", BATCHES, 400, "not a readable ZIP",
+         {"input_image": upload("x.zip", b"PK\x03\x04 and nothing else")}),
+    Case("batch too many files", "post", BATCHES, 400, "CELLSERVE_MAX_BATCH_FILES",
+         {"input_image": [upload("a.png", PNG), upload("b.png", PNG)]},
+         settings={"CELLSERVE_MAX_BATCH_FILES": 1}),
+    Case("batch with masks", "post", BATCHES, 400, "input_masks",
+         {"input_image": upload("a.png", PNG), "input_masks": upload("m.png", PNG)}),
+    Case("batch bad parameter", "post", BATCHES, 400, "diameter",
+         {"input_image": upload("a.png", PNG), "diameter": "-5"}),
+    Case("batch results of nobody's", "get", BATCHES + "00000000-0000-4000-8000-000000000000/",
+         404, "detail"),
+    # The job list
+    Case("list ordering unknown", "get", JOBS, 400, "ordering",
+         query={"ordering": "owner__password"}),
+    Case("list created_after garbage", "get", JOBS, 400, "created_after",
+         query={"created_after": "last tuesday"}),
+    Case("list batch not a uuid", "get", JOBS, 400, "batch", query={"batch": "1 OR 1=1"}),
     # The request itself
     Case("query too long", "get", JOBS, 414, "query", query={"q": "x" * 40_000}),
     Case("headers too large", "get", JOBS, 431, "headers", headers={"HTTP_X_PAD": "x" * 40_000}),
@@ -327,7 +366,7 @@ def fingerprint(media_root: Path) -> dict:
     """Everything stored: each row's values, and each media file's digest."""
     rows = {
         model.__name__: sorted(map(repr, model.objects.values_list()))
-        for model in (PredictionJob, WebhookDelivery, DepthDataset, DepthRow, TiledImage)
+        for model in (PredictionJob, Batch, WebhookDelivery, DepthDataset, DepthRow, TiledImage)
     }
     files = {
         str(p.relative_to(media_root)): hashlib.sha256(p.read_bytes()).hexdigest()

@@ -22,6 +22,9 @@ JOB_LAYERS = [
     (Layer.MASKS, "tiles-masks", 0.5, False),
 ]
 THUMBNAIL_SIDE = 64
+# The outlines layer is drawn at once up to this many cells; above, when it is switched on.
+OUTLINES_SHOWN_UP_TO = 20_000
+OUTLINES_COLOR = "#ffd400"
 
 
 def _layer(name: str, route: str, pk, opacity: float, visible: bool) -> dict:
@@ -45,7 +48,18 @@ def job_viewer_context(job) -> dict:
         for layer, route, opacity, visible in JOB_LAYERS
         if layer in built
     ]
-    return {"tile_layers": layers}
+    return {"tile_layers": layers, "tile_outlines": _outlines(job)}
+
+
+def _outlines(job) -> dict[str, Any] | None:
+    """The job's cell outlines (its QuPath GeoJSON: the same polygons as every export)."""
+    if not job.result_geojson:
+        return None
+    return {
+        "url": reverse("predictionjob-download-geojson", args=[job.pk]),
+        "visible": (job.num_cells_detected or 0) <= OUTLINES_SHOWN_UP_TO,
+        "color": OUTLINES_COLOR,
+    }
 
 
 def _frames(layer: str, frames: int, job) -> dict[str, Any]:

@@ -71,6 +71,13 @@ DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
 }
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # make run's web process and worker processes write to one file. A deferred transaction
+    # that reads and then writes fails at once ("database is locked") when another process
+    # wrote in between; an immediate one takes the write lock first and waits its turn.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"transaction_mode": "IMMEDIATE", "timeout": 30}
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -185,6 +192,10 @@ CELLSERVE_MAX_HEADER_BYTES = env.int("CELLSERVE_MAX_HEADER_BYTES", default=32768
 # jobs pending or processing at once; uploads and results together may take this much space.
 CELLSERVE_JOB_CREATE_RATE = env("CELLSERVE_JOB_CREATE_RATE", default="120/minute")
 CELLSERVE_MAX_ACTIVE_JOBS = env.int("CELLSERVE_MAX_ACTIVE_JOBS", default=200)
+# Files one batch (POST /api/v1/batches/) may hold, sent as repeated fields or in one ZIP.
+CELLSERVE_MAX_BATCH_FILES = env.int("CELLSERVE_MAX_BATCH_FILES", default=500)
+# Django refuses a request with more files than this before any view sees it.
+DATA_UPLOAD_MAX_NUMBER_FILES = CELLSERVE_MAX_BATCH_FILES + 1
 CELLSERVE_STORAGE_QUOTA_BYTES = env.int("CELLSERVE_STORAGE_QUOTA_BYTES", default=50 * 2**30)
 # Retry-After (seconds) of a 429 for too many active jobs.
 CELLSERVE_ACTIVE_JOBS_RETRY_S = env.int("CELLSERVE_ACTIVE_JOBS_RETRY_S", default=30)
@@ -197,6 +208,10 @@ REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {"job_create": CELLSERVE_JOB_CREATE_R
 CELLSERVE_LEASE_S = env.float("CELLSERVE_LEASE_S", default=120.0)
 CELLSERVE_MAX_ATTEMPTS = env.int("CELLSERVE_MAX_ATTEMPTS", default=3)
 CELLSERVE_WATCHDOG_INTERVAL_S = env.float("CELLSERVE_WATCHDOG_INTERVAL_S", default=30.0)
+# A queued job step or block that no worker has taken this long after it was sent is sent again:
+# its message may be gone (a broker restarted without persistence, a send that failed). The
+# duplicate of a message still queued finds nothing to do.
+CELLSERVE_PICKUP_S = env.float("CELLSERVE_PICKUP_S", default=900.0)
 # Finished jobs older than this are deleted by a scheduled purge; 0 keeps them.
 CELLSERVE_PURGE_AFTER_DAYS = env.float("CELLSERVE_PURGE_AFTER_DAYS", default=0)
 
@@ -214,6 +229,12 @@ CELLSERVE_DEPTH_MAX_FRAME_ROWS = env.int("CELLSERVE_DEPTH_MAX_FRAME_ROWS", defau
 CELLPOSE_DEVICE = env("CELLPOSE_DEVICE", default="auto")
 CELLPOSE_LOCAL_MODELS_PATH = env("CELLPOSE_LOCAL_MODELS_PATH", default="")
 CELLPOSE_MODEL = env("CELLPOSE_MODEL", default="cpsam")
+# 256-px tiles per forward pass (cellpose's batch_size; 8 is its default, a large GPU takes 32-64).
+# One block of a tiled job (1024 px or more) holds dozens of tiles, so a block fills its batches.
+CELLPOSE_BATCH_SIZE = env.int("CELLPOSE_BATCH_SIZE", default=8)
+# Normalise in windows of this many pixels (cellpose's tile_norm_blocksize; 0: per image), for
+# slides whose brightness varies from region to region.
+CELLPOSE_TILE_NORM_BLOCKSIZE = env.int("CELLPOSE_TILE_NORM_BLOCKSIZE", default=0)
 
 # Celery: Redis when REDIS_URL is set, otherwise an embedded filesystem broker.
 REDIS_URL = env("REDIS_URL", default="")

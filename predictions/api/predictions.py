@@ -18,9 +18,11 @@ from rest_framework.reverse import reverse
 from rest_framework.throttling import ScopedRateThrottle
 
 from config.exceptions import NotReady
+from config.filters import StrictFilterBackend
 from config.media import serve_file
 from config.rest import OwnedObjectsMixin
 from predictions.api import serializers as s
+from predictions.api.filters import PredictionJobFilter, StrictOrderingFilter
 from predictions.models import JobStatus, PredictionJob
 from predictions.services import evaluate, images, jobs, limits, measure
 
@@ -49,10 +51,15 @@ class StorageQuotaExceeded(PermissionDenied):
 def check_limits(user, incoming_bytes: int) -> None:
     try:
         limits.check_new_job(user, incoming_bytes)
-    except limits.TooManyActiveJobs as exc:
-        raise Throttled(wait=exc.retry_after, detail=str(exc)) from exc
-    except limits.StorageQuotaExceeded as exc:
-        raise StorageQuotaExceeded(str(exc)) from exc
+    except limits.LimitExceeded as exc:
+        raise limit_error(exc) from exc
+
+
+def limit_error(exc: limits.LimitExceeded) -> Exception:
+    """A 429 while waiting helps (too many jobs at once), else a 403 (the storage quota)."""
+    if isinstance(exc, limits.TooManyActiveJobs):
+        return Throttled(wait=exc.retry_after, detail=str(exc))
+    return StorageQuotaExceeded(str(exc))
 
 
 BINARY = OpenApiResponse(OpenApiTypes.BINARY, description="The file, as an attachment.")
@@ -80,7 +87,10 @@ class PredictionJobViewSet(
     serializer_class = s.PredictionJobSerializer
     # Files come as multipart only: a urlencoded body cannot carry them.
     parser_classes = [MultiPartParser]
-    filterset_fields = ["status", "model_type"]
+    filterset_class = PredictionJobFilter
+    filter_backends = [StrictFilterBackend, StrictOrderingFilter]
+    ordering_fields = ["created_at", "completed_at", "processing_time", "num_cells_detected"]
+    ordering = ["-created_at"]
     throttle_scope = "job_create"
 
     owned_model = PredictionJob
@@ -120,7 +130,10 @@ class PredictionJobViewSet(
         """A slide on the server's disk becomes a job without travelling through HTTP."""
         context = {"roots": settings.CELLSERVE_IMPORT_ROOTS}
         serializer = s.PredictionJobRegisterSerializer(data=request.data, context=context)
-        return self._created(request, serializer)
+        try:
+            return self._created(request, serializer)
+        finally:
+            serializer.close_source()
 
     def perform_destroy(self, instance: PredictionJob) -> None:
         # A running job is cancelled first; its worker can no longer store anything.
@@ -211,7 +224,8 @@ class PredictionJobViewSet(
             reason = job.omitted_outputs.get(action_name.removeprefix("download_"))
             raise NotFound(reason or "this job has no such result file")
         # A tiled job's overlay is a TIFF: the attachment keeps the stored file's type.
-        name = Path(filename.format(id=job.id)).with_suffix(Path(field.name).suffix).name
+        named = filename.format(id=job.id, stem=Path(job.input_image_name or "image").stem)
+        name = Path(named).with_suffix(Path(field.name).suffix).name
         return serve_file(field, name)
 
     @extend_schema(
@@ -244,3 +258,49 @@ class PredictionJobViewSet(
     @action(detail=True, methods=["get"])
     def download_flows(self, request: Request, pk=None) -> HttpResponse:
         return self._download("download_flows")
+
+    @extend_schema(
+        summary="QuPath GeoJSON: one detection per cell, every metric under measurements",
+        # JSON (clients parse +json types), though sent as an attachment.
+        responses={
+            (200, "application/geo+json"): OpenApiResponse(
+                OpenApiTypes.OBJECT, description="A GeoJSON FeatureCollection, as an attachment."
+            ),
+            409: NOT_READY,
+        },
+    )
+    @action(detail=True, methods=["get"])
+    def download_geojson(self, request: Request, pk=None) -> HttpResponse:
+        return self._download("download_geojson")
+
+    @extend_schema(
+        summary="ImageJ/Fiji ROI set (.zip of .roi polygons, cell_0001, ...)",
+        responses=download_responses("application/zip"),
+    )
+    @action(detail=True, methods=["get"])
+    def download_rois(self, request: Request, pk=None) -> HttpResponse:
+        return self._download("download_rois")
+
+    @extend_schema(
+        summary="Label image as OME-TIFF (physical pixel size; pyramidal when large)",
+        responses=download_responses("image/tiff"),
+    )
+    @action(detail=True, methods=["get"])
+    def download_labels(self, request: Request, pk=None) -> HttpResponse:
+        return self._download("download_labels")
+
+    @extend_schema(
+        summary="Per-cell CSV: every metric, one row per cell",
+        responses=download_responses("text/csv"),
+    )
+    @action(detail=True, methods=["get"])
+    def download_csv(self, request: Request, pk=None) -> HttpResponse:
+        return self._download("download_csv")
+
+    @extend_schema(
+        summary="Cellpose GUI file (<image>_seg.npy), to correct the result in Cellpose",
+        responses=download_responses("application/octet-stream"),
+    )
+    @action(detail=True, methods=["get"])
+    def download_seg(self, request: Request, pk=None) -> HttpResponse:
+        return self._download("download_seg")

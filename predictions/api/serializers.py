@@ -229,10 +229,17 @@ class PredictionJobRegisterSerializer(PredictionJobCreateSerializer):
 
     def validate(self, attrs):
         try:
-            attrs["input_image"] = imports.open_source(attrs["source"], self.context["roots"])
+            self.source_file = imports.open_source(attrs["source"], self.context["roots"])
         except imports.SourceError as exc:
             raise serializers.ValidationError({"source": [str(exc)]}) from exc
+        attrs["input_image"] = self.source_file
         return super().validate(attrs)
+
+    def close_source(self) -> None:
+        """Close the file ``validate`` opened, whether or not it became a job."""
+        source = getattr(self, "source_file", None)
+        if source is not None:
+            source.close()
 
 
 @extend_schema_field({"type": "string", "format": "uri-reference", "nullable": True})

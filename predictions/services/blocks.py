@@ -49,7 +49,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 
@@ -59,7 +59,8 @@ import tifffile
 import zarr
 from scipy import ndimage
 
-from predictions.services import measure
+from predictions.services import images, measure
+from predictions.services.axes import AxesRequest, Layout
 from predictions.services.images import ImageError
 from predictions.services.labels import label_dtype
 
@@ -129,59 +130,56 @@ def _whole(value: object, name: str) -> int:
 # --- Windowed reads -------------------------------------------------------------------------
 
 
-def read_window(path: Path, window: Window, *, series: int = 0, level: int = 0) -> np.ndarray:
+def read_window(
+    path: Path, window: Window, reading: AxesRequest | None = None, *, level: int = 0
+) -> np.ndarray:
     """Only ``window`` (of the pyramid ``level``, in that level's pixels) of a 2D TIFF.
 
-    Reads through tifffile's zarr store, so only the strips or tiles the window touches are
-    decoded. Channel-last, as the engines take images: (Y, X), or (Y, X, C) for an RGB (YXS),
-    planar-RGB (SYX) or multichannel (CYX) file. Axes of length 1 are dropped; any other axis
-    (Z, T, ...) is refused: a z-stack is not read in blocks.
+    The file is read as the job reads it (``reading``: series, channel axis, T index), through
+    tifffile's zarr store, so only the strips or tiles the window touches are decoded.
+    Channel-last, as the engines take images: (Y, X), or (Y, X, C) for an RGB (YXS),
+    planar-RGB (SYX) or multichannel (CYX) file, alpha dropped. A z-stack is refused: it is
+    not read in blocks.
     """
     with tifffile.TiffFile(path) as tif:
-        if not 0 <= series < len(tif.series):
-            raise ImageError(f"series must be between 0 and {len(tif.series) - 1}", "series")
-        image = tif.series[series]
+        layout, _dtype = images.tiff_layout(tif, reading or AxesRequest(series=0))
+        if layout.is_stack:
+            raise ImageError(
+                f"only 2D images are read in blocks; this one is a stack of {layout.shape[0]} "
+                "planes",
+                "tiled",
+            )
+        image = tif.series[layout.series]
         if not 0 <= level < len(image.levels):
             raise ImageError(f"level must be between 0 and {len(image.levels) - 1}", "level")
-        shaped = image.levels[level]
-        index, channel_axis = _window_index(str(shaped.axes), tuple(shaped.shape), window)
+        index = _window_index(layout, tuple(image.levels[level].shape), window)
         store = image.aszarr(level=level)
         try:
             array = zarr.open(store, mode="r")
             if not isinstance(array, zarr.Array):
-                raise ImageError(f"level {level} of series {series} is not one image")
+                raise ImageError(f"level {level} of series {layout.series} is not one image")
             data = np.asarray(array[index])
         finally:
             store.close()
-    if channel_axis is not None:
-        data = np.moveaxis(data, channel_axis, -1)
-    return np.ascontiguousarray(data)
+    # The window keeps the dropped axes at length 1, so what was taken at t is now at 0.
+    windowed = replace(layout, source_shape=data.shape, take=dict.fromkeys(layout.take, 0))
+    return images.Canonical(windowed.canonical(data), windowed).array
 
 
-def _window_index(
-    letters: str, shape: tuple[int, ...], window: Window
-) -> tuple[tuple[int | slice, ...], int | None]:
-    """The zarr index of ``window``, and where the channel axis lands in the result."""
-    if "Y" not in letters or "X" not in letters:
-        raise ImageError(f"the image has axes {letters}, with no Y and X to read a window of")
+def _window_index(layout: Layout, shape: tuple[int, ...], window: Window) -> tuple[slice, ...]:
+    """The zarr index of ``window``: its rows and columns, the taken plane of dropped axes."""
+    letters = layout.axes
     rows = _checked_slice(window[0], shape[letters.index("Y")], "rows")
     cols = _checked_slice(window[1], shape[letters.index("X")], "columns")
-    index: list[int | slice] = []
-    kept = ""
-    for letter, size in zip(letters, shape, strict=True):
+    index = []
+    for axis, letter in enumerate(letters):
         if letter in "YX":
             index.append(rows if letter == "Y" else cols)
-            kept += letter
-        elif letter in "CS" and size > 1 and "C" not in kept:
-            index.append(slice(None))
-            kept += "C"
-        elif size == 1:
-            index.append(0)
+        elif axis in layout.take:
+            index.append(slice(layout.take[axis], layout.take[axis] + 1))
         else:
-            raise ImageError(
-                f"only 2D images are read in blocks; this one has axes {letters} and shape {shape}"
-            )
-    return tuple(index), (kept.index("C") if "C" in kept else None)
+            index.append(slice(None))
+    return tuple(index)
 
 
 def _checked_slice(part: slice, size: int, what: str) -> slice:

@@ -132,7 +132,8 @@ def _pick_series(tif: tifffile.TiffFile, request: AxesRequest) -> int:
     return request.series
 
 
-def _tiff_layout(tif: tifffile.TiffFile, request: AxesRequest) -> tuple[Layout, np.dtype]:
+def tiff_layout(tif: tifffile.TiffFile, request: AxesRequest) -> tuple[Layout, np.dtype]:
+    """The layout of the series the request picks, and its dtype (bool read as uint8)."""
     index = _pick_series(tif, request)
     series = tif.series[index]
     try:
@@ -168,7 +169,7 @@ def _decode_tiff(
 ) -> Canonical:
     try:
         with tifffile.TiffFile(data) as tif:
-            layout, _dtype = _tiff_layout(tif, request)
+            layout, _dtype = tiff_layout(tif, request)
             _check_layout(layout, max_pixels, max_channels)
             array = tif.series[layout.series].asarray()
     except ImageError:
@@ -345,6 +346,8 @@ def probe_image(
 
 def _plane_layout(shape: tuple[int, ...], request: AxesRequest) -> Layout:
     """A PNG or JPEG: (Y, X) gray or (Y, X, S) colour, after decode_image's conversions."""
+    if request.series not in (None, 0):
+        raise ImageError("series must be 0: a PNG or JPEG holds one image", "series")
     plane = shape if shape[-1] != 1 else shape[:2]
     try:
         return axes.resolve("YXS"[: len(plane)], plane, request)
@@ -363,7 +366,7 @@ def _rewound(handle: BinaryIO, what: str) -> BinaryIO:
 def _tiff_header(handle: BinaryIO, request: AxesRequest) -> tuple[Layout, np.dtype]:
     try:
         with tifffile.TiffFile(handle) as tif:
-            return _tiff_layout(tif, request)
+            return tiff_layout(tif, request)
     except ImageError:
         raise
     except Exception as exc:

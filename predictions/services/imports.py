@@ -7,6 +7,8 @@ stream, like an upload, and then validated and queued by the same code as an upl
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -31,11 +33,39 @@ def open_source(path: str, roots: Sequence[str | Path] | None) -> File[bytes]:
         )
     if not resolved.is_file():
         raise SourceError(f"{path} is not a file on the server")
+    descriptor = _open_regular(path, resolved)
     try:
-        handle = resolved.open("rb")
+        # The path may have changed since it was resolved: what was opened must lie inside too.
+        opened = _opened_path(descriptor) or resolved
+        if roots is not None and not any(_within(opened, Path(root)) for root in roots):
+            raise SourceError(f"{path} changed while it was being opened; try again")
+        os.set_blocking(descriptor, True)
+        return File(os.fdopen(descriptor, "rb"), name=resolved.name)
+    except BaseException:
+        os.close(descriptor)
+        raise
+
+
+def _open_regular(path: str, resolved: Path) -> int:
+    """A descriptor on ``resolved``, refusing a link swapped in and anything but a plain file
+    (non-blocking, so that a FIFO put there cannot hang the request)."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        descriptor = os.open(resolved, flags)
     except OSError as exc:
         raise SourceError(f"{path} cannot be read ({exc.strerror})") from exc
-    return File(handle, name=resolved.name)
+    if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+        os.close(descriptor)
+        raise SourceError(f"{path} is not a file on the server")
+    return descriptor
+
+
+def _opened_path(descriptor: int) -> Path | None:
+    """Where an open descriptor's file lies (Linux's /proc), None where that is not known."""
+    try:
+        return Path(f"/proc/self/fd/{descriptor}").readlink()
+    except OSError:
+        return None
 
 
 def _within(path: Path, root: Path) -> bool:

@@ -29,7 +29,7 @@ from django.db import transaction
 from django.db.models.fields.files import FieldFile
 from django.utils import timezone
 
-from predictions.models import ACTIVE_STATUSES, JobStage, JobStatus, PredictionJob
+from predictions.models import ACTIVE_STATUSES, Batch, JobStage, JobStatus, PredictionJob
 from predictions.services import axes, engines, images, leases, outputs, tiled_outputs, tiling
 from predictions.signals import job_completed
 
@@ -47,6 +47,11 @@ RESULT_FILES = {
     outputs.CELLS_ZIP: ("result_tif_archive", "results/tif_archive/individual_cells_{id}.zip"),
     outputs.METRICS: ("result_metrics", "results/metrics/metrics_{id}.json"),
     outputs.SHAPE_ANALYSIS: ("result_shape_analysis", "results/metrics/shape_analysis_{id}.json"),
+    outputs.GEOJSON: ("result_geojson", "results/geojson/cells_{id}.geojson"),
+    outputs.ROIS: ("result_rois", "results/rois/rois_{id}.zip"),
+    outputs.OME_LABELS: ("result_ome_labels", "results/labels/labels_{id}.ome.tif"),
+    outputs.METRICS_CSV: ("result_metrics_csv", "results/metrics/metrics_{id}.csv"),
+    outputs.SEG: ("result_seg", "results/seg/{id}_seg.npy"),
 }
 SEGMENTATION_WORK = "results/work/segmentation_{id}.npz"
 MAX_STEM = 60
@@ -79,11 +84,16 @@ class Upload:
 
 
 def create_job(
-    owner: User, image: Upload, request: JobRequest, masks: Upload | None = None
+    owner: User,
+    image: Upload,
+    request: JobRequest,
+    masks: Upload | None = None,
+    batch: Batch | None = None,
 ) -> PredictionJob:
     """Save the row (pending) and queue its work once the transaction commits."""
     job = PredictionJob(
         owner=owner,
+        batch=batch,
         input_image_name=_display_name(image.file.name),
         input_masks_name=_display_name(masks.file.name) if masks else "",
         model_type=request.model_type,
@@ -102,6 +112,7 @@ def create_job(
         block_size=settings.CELLSERVE_BLOCK_SIZE if request.tiled else None,
         block_overlap=tiling.block_overlap(request.params.diameter) if request.tiled else None,
         stage=JobStage.MEASURE if masks else JobStage.SEGMENT,
+        lease_expires_at=leases.pickup_deadline(),  # sent again if the web process dies first
         stored_bytes=image.file.size + (masks.file.size if masks else 0),  # type: ignore[operator]  # django-stubs: UploadedFile.size is Optional; an upload's is set
     )
     job.input_image.save(stored_name(image), image.file, save=False)
@@ -157,7 +168,15 @@ def send(job_id: uuid.UUID, stage: str, attempt: int) -> None:
         JobStage(stage), tasks.segment_job
     )
     result = task.apply_async((str(job_id), attempt))
-    PredictionJob.objects.filter(pk=job_id, status=JobStatus.PENDING).update(task_id=result.id)
+    # Only on the row still waiting for this very message: one claimed meanwhile (or moved on
+    # to its blocks) keeps its own task and deadline.
+    PredictionJob.objects.filter(
+        pk=job_id,
+        status__in=(JobStatus.PENDING, JobStatus.PROCESSING),
+        lease_token__isnull=True,
+        attempts=attempt - 1,
+        stage=stage,
+    ).update(task_id=result.id)
 
 
 def load_image(job: PredictionJob) -> images.Canonical:
@@ -231,9 +250,13 @@ def finish(lease: leases.Lease) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp) / "results"
         result = outputs.write_results(
-            directory, image.array, masks, flows, about=outputs.about(image)
+            directory, image.array, masks, flows, outputs.about(image), identity(job), seg=True
         )
         complete(lease, job, directory, result)
+
+
+def identity(job: PredictionJob) -> outputs.Identity:
+    return outputs.Identity(job.pk, job.input_image_name or Path(job.input_image.name or "").name)
 
 
 def is_tiled(job_id: uuid.UUID | str) -> bool:
@@ -251,6 +274,7 @@ def stitch(lease: leases.Lease) -> None:
             tiling.plan(job),
             lambda index: tiling.load_block(job.pk, index),
             max_zip_cells=settings.CELLSERVE_MAX_ZIP_CELLS,
+            identity=identity(job),
         )
         complete(lease, job, directory, result)
 
@@ -399,6 +423,12 @@ DOWNLOADS = {
     "download_individual_cells": ("result_tif_archive", "individual_cells_{id}.zip"),
     "download_masks": ("result_masks", "masks_{id}.npy"),
     "download_flows": ("result_flows", "flows_{id}.npy"),
+    "download_geojson": ("result_geojson", "cells_{id}.geojson"),
+    "download_rois": ("result_rois", "rois_{id}.zip"),
+    "download_labels": ("result_ome_labels", "labels_{id}.ome.tif"),
+    "download_csv": ("result_metrics_csv", "metrics_{id}.csv"),
+    # The Cellpose GUI opens <image>_seg.npy beside <image>.
+    "download_seg": ("result_seg", "{stem}_seg.npy"),
 }
 
 

@@ -6,6 +6,10 @@ the job's row lock and only while the token is still the job's. So a worker that
 (it stalled, the job was cancelled or deleted, the watchdog handed it to another worker) can
 finish computing but never store anything. The watchdog re-queues jobs whose lease expired and
 fails them after ``CELLSERVE_MAX_ATTEMPTS``; the broker's visibility timeout decides nothing.
+
+A job waiting in a queue, unheld, has a pickup deadline in the same column instead
+(``pickup_deadline``): past it, the watchdog sends the same attempt again, since its message
+may be lost; that costs no attempt, and whichever of the two messages comes first claims it.
 """
 
 from __future__ import annotations
@@ -52,6 +56,11 @@ class Requeue:
 
 def lease_duration() -> timedelta:
     return timedelta(seconds=settings.CELLSERVE_LEASE_S)
+
+
+def pickup_deadline() -> datetime:
+    """When a step sent now, and not yet taken by a worker, is sent again."""
+    return timezone.now() + timedelta(seconds=settings.CELLSERVE_PICKUP_S)
 
 
 def claim(job_id: uuid.UUID | str, attempt: int, task_id: str = "") -> Lease | None:
@@ -189,6 +198,13 @@ def expire(job_id: uuid.UUID | str) -> None:
     )
 
 
+def waiting(job_id: uuid.UUID, **changes: Any) -> int:
+    """Unheld, waiting in a queue, until its pickup deadline; with ``changes``."""
+    return PredictionJob.objects.filter(pk=job_id).update(
+        lease_token=None, lease_expires_at=pickup_deadline(), **changes
+    )
+
+
 def release(job_id: uuid.UUID, **changes: Any) -> int:
     """Clear the lease fields along with ``changes`` (the job's final state)."""
     return PredictionJob.objects.filter(pk=job_id).update(
@@ -197,7 +213,8 @@ def release(job_id: uuid.UUID, **changes: Any) -> int:
 
 
 def requeue_expired(now: datetime | None = None) -> tuple[list[Requeue], list[uuid.UUID]]:
-    """Put back every job whose lease expired; fail those out of attempts.
+    """Put back every job whose lease expired, failing those out of attempts, and send again
+    every unheld one past its pickup deadline.
 
     Returns the jobs to send again and the ids of the jobs failed. Rows another watchdog (or a
     worker storing results) holds are skipped, so several watchdogs never double a job.
@@ -207,15 +224,19 @@ def requeue_expired(now: datetime | None = None) -> tuple[list[Requeue], list[uu
     with transaction.atomic():
         expired = (
             PredictionJob.objects.select_for_update(skip_locked=True)
-            .filter(status=JobStatus.PROCESSING, lease_expires_at__lt=now)
-            .only("pk", "attempts", "stage", "started_at")
+            .filter(status__in=(JobStatus.PENDING, JobStatus.PROCESSING), lease_expires_at__lt=now)
+            .only("pk", "attempts", "stage", "started_at", "lease_token")
         )
         for job in expired:
-            if job.attempts >= settings.CELLSERVE_MAX_ATTEMPTS:
+            if job.lease_token is None:  # the attempt its lost message carried
+                # The next deadline is set under the row lock: two watchdogs send it once.
+                waiting(job.pk)
+                requeued.append(Requeue(job.pk, job.stage, job.attempts + 1))
+            elif job.attempts >= settings.CELLSERVE_MAX_ATTEMPTS:
                 _fail_lost(job, now)
                 failed.append(job.pk)
             else:
-                release(job.pk, status=JobStatus.PENDING, task_id="")
+                waiting(job.pk, status=JobStatus.PENDING, task_id="")
                 requeued.append(Requeue(job.pk, job.stage, job.attempts + 1))
     for job_id in failed:
         logger.warning("job %s failed: its worker stopped too often", job_id)

@@ -25,12 +25,18 @@ class LimitExceeded(Exception):
 
 
 class TooManyActiveJobs(LimitExceeded):
-    def __init__(self, active: int):
+    def __init__(self, active: int, count: int = 1):
         self.retry_after = settings.CELLSERVE_ACTIVE_JOBS_RETRY_S
+        most = settings.CELLSERVE_MAX_ACTIVE_JOBS
+        if count == 1:
+            said = f"you have {active} jobs pending or processing, the most allowed at once"
+        else:
+            said = (
+                f"{count} more jobs would make {active + count} pending or processing, "
+                "more than allowed at once"
+            )
         super().__init__(
-            f"you have {active} jobs pending or processing, the most allowed at once "
-            f"(CELLSERVE_MAX_ACTIVE_JOBS={settings.CELLSERVE_MAX_ACTIVE_JOBS}); "
-            "retry once some have finished"
+            f"{said} (CELLSERVE_MAX_ACTIVE_JOBS={most}); retry once some have finished"
         )
 
 
@@ -43,16 +49,17 @@ class StorageQuotaExceeded(LimitExceeded):
         )
 
 
-def check_new_job(owner: User, incoming_bytes: int) -> None:
-    """Raise a LimitExceeded when ``owner`` may not add a job of ``incoming_bytes`` now.
+def check_new_job(owner: User, incoming_bytes: int, count: int = 1) -> None:
+    """Raise a LimitExceeded when ``owner`` may not add ``count`` jobs of ``incoming_bytes``
+    (in all) now.
 
-    Call inside the transaction that creates the job.
+    Call inside the transaction that creates the jobs.
     """
     get_user_model().objects.select_for_update().filter(pk=owner.pk).exists()
     owned = PredictionJob.objects.filter(owner=owner)
     active = owned.filter(status__in=ACTIVE_STATUSES).count()
-    if active >= settings.CELLSERVE_MAX_ACTIVE_JOBS:
-        raise TooManyActiveJobs(active)
+    if active + count > settings.CELLSERVE_MAX_ACTIVE_JOBS:
+        raise TooManyActiveJobs(active, count)
     used = owned.aggregate(total=Sum("stored_bytes"))["total"] or 0
     if used + incoming_bytes > settings.CELLSERVE_STORAGE_QUOTA_BYTES:
         raise StorageQuotaExceeded(used, incoming_bytes)

@@ -13,7 +13,7 @@ import io
 import json
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ import tifffile
 from skimage.segmentation import find_boundaries
 
 from predictions.services import blocks, exports, images, labels, measure, outputs
+from predictions.services.axes import AxesRequest
 
 TILE = 256
 # Rows sampled for the overlay's contrast: every SAMPLE_STEP-th row and column of the image.
@@ -33,20 +34,22 @@ class Source:
     """The job's input file and how its pixels are read."""
 
     path: Path
-    series: int = 0
+    reading: AxesRequest = field(default_factory=lambda: AxesRequest(series=0))
     channels: Sequence[int] | None = None
     pixel_size_um: float | None = None
 
     def window(self, window: tuple[slice, slice]) -> np.ndarray:
-        """The pixels of ``window``: read alone from a TIFF; a PNG or JPEG (within the image
-        limit) is decoded whole and cut."""
+        """The pixels of ``window``, as the job reads its input: read alone from a TIFF; a PNG
+        or JPEG (within the image limit) is decoded whole and cut."""
         with self.path.open("rb") as handle:
             tiff = images.is_tiff(handle)
         if tiff:
-            image = blocks.read_window(self.path, window, series=self.series)
+            image = blocks.read_window(self.path, window, self.reading)
         else:
-            image = images.read_image(self.path, max_pixels=2**63, max_channels=2**31).array
-            image = image[window]
+            whole = images.read_image(
+                self.path, max_pixels=2**63, max_channels=2**31, request=self.reading
+            )
+            image = whole.array[window]
         channels = list(self.channels) if self.channels is not None else None
         if image.ndim == 3 and channels is not None and channels != list(range(image.shape[-1])):
             image = image[..., channels]
@@ -60,6 +63,7 @@ def write_results(
     load: Callable[[int], np.ndarray | None],
     *,
     max_zip_cells: int,
+    identity: outputs.Identity = outputs.ANONYMOUS,
 ) -> outputs.ResultSummary:
     """Stitch ``plan``'s blocks (``load(i)``: block i's labels, None if skipped) and write every
     result file into ``directory`` (created; must not exist)."""
@@ -83,6 +87,9 @@ def write_results(
     metrics = measure.metrics_document(table, physical=source.pixel_size_um is not None)
     _write_json(metrics, directory / outputs.METRICS)
     _write_json(measure.shape_analysis_document(table), directory / outputs.SHAPE_ANALYSIS)
+    about = exports.About(pixel_size_um=source.pixel_size_um)
+    outputs.write_exports(directory, masks, metrics, identity, about)
+    omitted["seg"] = "a tiled job keeps no flows, and the Cellpose GUI opens whole images only"
     return outputs.ResultSummary(result.num_cells, shape, metrics["summary"], omitted)
 
 

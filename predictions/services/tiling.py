@@ -76,8 +76,12 @@ def start(lease: leases.Lease) -> None:
     job = leases.held_job(lease)
     planned = plan(job)
     with leases.fenced(lease):
+        # Each row has its pickup deadline from the start: if sending the group fails, or this
+        # process dies once it commits, the watchdog sends them.
+        due = leases.pickup_deadline()
         PredictionBlock.objects.bulk_create(
-            [PredictionBlock(job=job, index=b.index) for b in planned], ignore_conflicts=True
+            [PredictionBlock(job=job, index=b.index, lease_expires_at=due) for b in planned],
+            ignore_conflicts=True,
         )
         # Unheld while its blocks run: each block has its own lease, the job none to lapse.
         leases.release(job.pk, stage=JobStage.BLOCKS, blocks_total=len(planned))
@@ -99,7 +103,14 @@ def send_blocks(job_id: uuid.UUID) -> None:
         tasks.segment_block.s(str(job_id), index, attempts + 1) for index, attempts in pending
     ).apply_async()
     for (index, _), child in zip(pending, result.children or [], strict=False):
-        PredictionBlock.objects.filter(job_id=job_id, index=index).update(task_id=child.id)
+        _sent(job_id, index, child.id)
+
+
+def _sent(job_id: uuid.UUID, index: int, task_id: str) -> None:
+    """Remember a pending block's task, for a cancel to revoke (its deadline is set already)."""
+    PredictionBlock.objects.filter(job_id=job_id, index=index, status=BlockStatus.PENDING).update(
+        task_id=task_id
+    )
 
 
 # --- one block --------------------------------------------------------------------------------
@@ -207,8 +218,10 @@ def read_block(job: PredictionJob, block: blocks.Block) -> np.ndarray:
 
 def source(job: PredictionJob) -> tiled_outputs.Source:
     pixel_size = job.pixel_size_um or (job.image_metadata or {}).get("pixel_size_um")
+    from predictions.services import jobs
+
     return tiled_outputs.Source(
-        local_path(job.input_image), job.series or 0, job.channels, pixel_size
+        local_path(job.input_image), jobs.job_reading(job), job.channels, pixel_size
     )
 
 
@@ -218,7 +231,10 @@ def retry_or_fail_block(lease: BlockLease, reason: str) -> None:
         fail_for_block(lease.job_id, lease.index, reason)
         return
     if _held_block(lease).update(
-        status=BlockStatus.PENDING, lease_token=None, lease_expires_at=None, error_message=reason
+        status=BlockStatus.PENDING,
+        lease_token=None,
+        lease_expires_at=leases.pickup_deadline(),
+        error_message=reason,
     ):
         _send_block(lease.job_id, lease.index, lease.attempt + 1)
 
@@ -227,7 +243,7 @@ def _send_block(job_id: uuid.UUID, index: int, attempt: int) -> None:
     from predictions import tasks
 
     result = tasks.segment_block.delay(str(job_id), index, attempt)
-    PredictionBlock.objects.filter(job_id=job_id, index=index).update(task_id=result.id)
+    _sent(job_id, index, result.id)
 
 
 def fail_for_block(job_id: uuid.UUID, index: int, reason: str) -> None:
@@ -255,7 +271,7 @@ def maybe_stitch(job_id: uuid.UUID) -> None:
     waiting = PredictionJob.objects.filter(
         pk=job_id, status=JobStatus.PROCESSING, stage=JobStage.BLOCKS
     ).filter(~Exists(undone))
-    if waiting.update(stage=JobStage.STITCH):
+    if waiting.update(stage=JobStage.STITCH, lease_expires_at=leases.pickup_deadline()):
         from predictions.services import jobs
 
         attempts = PredictionJob.objects.values_list("attempts", flat=True).get(pk=job_id)
@@ -266,25 +282,44 @@ def maybe_stitch(job_id: uuid.UUID) -> None:
 
 
 def requeue_expired_blocks(now: datetime | None = None) -> int:
-    """Re-send blocks whose worker stopped renewing their lease; fail the job after the last
-    attempt. Returns how many blocks were handled."""
+    """Re-send blocks whose worker stopped renewing their lease, failing the job after the last
+    attempt, and pending blocks past their pickup deadline (the same attempt again: their
+    message may be lost). Returns how many blocks were handled."""
     now = now or timezone.now()
     handled = 0
     with transaction.atomic():
         expired = PredictionBlock.objects.select_for_update(skip_locked=True).filter(
-            status=BlockStatus.RUNNING, lease_expires_at__lt=now
+            status__in=(BlockStatus.PENDING, BlockStatus.RUNNING),
+            lease_expires_at__lt=now,
+            job__status=JobStatus.PROCESSING,
         )
         for block in expired:
             handled += 1
-            if block.attempts >= settings.CELLSERVE_MAX_ATTEMPTS:
+            lost = block.status == BlockStatus.RUNNING
+            if lost and block.attempts >= settings.CELLSERVE_MAX_ATTEMPTS:
                 transaction.on_commit(partial(fail_for_block, block.job_id, block.index, LOST))
                 continue
             PredictionBlock.objects.filter(pk=block.pk).update(
-                status=BlockStatus.PENDING, lease_token=None, lease_expires_at=None
+                status=BlockStatus.PENDING,
+                lease_token=None,
+                lease_expires_at=leases.pickup_deadline(),
             )
             resend = partial(_send_block, block.job_id, block.index, block.attempts + 1)
             transaction.on_commit(resend)
     return handled
+
+
+def stitch_finished(now: datetime | None = None) -> int:
+    """Move to stitching every job whose blocks are all done but that is still segmenting
+    blocks: its last block's worker died between storing it and ``maybe_stitch``."""
+    undone = PredictionBlock.objects.filter(job_id=OuterRef("pk")).exclude(status=BlockStatus.DONE)
+    stalled = PredictionJob.objects.filter(
+        status=JobStatus.PROCESSING, stage=JobStage.BLOCKS, tiled=True
+    ).filter(~Exists(undone), blocks_total__gt=0)
+    ids = list(stalled.values_list("pk", flat=True))
+    for job_id in ids:
+        maybe_stitch(job_id)
+    return len(ids)
 
 
 def expire_block(job_id: str, index: int) -> None:

@@ -9,6 +9,7 @@ from PIL import Image
 from scipy import ndimage
 
 from predictions.services import blocks, engines, evaluate, measure
+from predictions.services.axes import AxesRequest
 from predictions.services.images import ImageError, relabel_sequential
 from tests.helpers.data import NUCLEI, NUCLEI_DEV, require
 
@@ -155,7 +156,29 @@ def test_read_window_refuses_stacks_and_windows_outside(tmp_path):
     with pytest.raises(ValueError, match="not a non-empty range"):
         blocks.read_window(flat, (slice(0, 41), slice(0, 10)))
     with pytest.raises(ImageError, match="series must be between"):
-        blocks.read_window(flat, (slice(0, 10), slice(0, 10)), series=1)
+        blocks.read_window(flat, (slice(0, 10), slice(0, 10)), AxesRequest(series=1))
+
+
+def test_read_window_reads_as_the_job_does(tmp_path):
+    """The T plane, the channel axis and the series a job asked for, as the whole-image path."""
+    rng = np.random.default_rng(3)
+    series = rng.integers(0, 255, (4, 60, 70), np.uint8)
+    path = tmp_path / "time.tif"
+    tifffile.imwrite(path, series, metadata={"axes": "TYX"})
+    window = (slice(5, 40), slice(10, 66))
+    got = blocks.read_window(path, window, AxesRequest(t_index=2))
+    np.testing.assert_array_equal(got, series[2][window])
+    unknown = tmp_path / "unknown.tif"
+    channels = rng.integers(0, 255, (60, 70, 2), np.uint8)
+    tifffile.imwrite(unknown, np.moveaxis(channels, -1, 0), photometric="minisblack")
+    got = blocks.read_window(unknown, window, AxesRequest(channel_axis=0))
+    np.testing.assert_array_equal(got, channels[window])
+    two = tmp_path / "two.ome.tif"
+    with tifffile.TiffWriter(two) as tif:
+        tif.write(series[0], metadata={"axes": "YX"})
+        tif.write(series[3], metadata={"axes": "YX"})
+    got = blocks.read_window(two, window, AxesRequest(series=1))
+    np.testing.assert_array_equal(got, series[3][window])
 
 
 def _pattern(rows, cols):

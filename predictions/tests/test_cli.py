@@ -23,10 +23,14 @@ def test_segment_writes_every_result_file(tmp_path, image_file):
     call_command("segment", str(image_file), "--model", "watershed", "--out", str(out))
     folder = out / "blobs"
     assert sorted(p.name for p in folder.iterdir()) == [
+        "cells.geojson",
         "flows.npy",
         "individual_cells.zip",
+        "labels.ome.tif",
         "masks.npy",
+        "metrics.csv",
         "metrics.json",
+        "rois.zip",
         "segmented.png",
         "shape_analysis.json",
     ]

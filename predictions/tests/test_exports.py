@@ -100,9 +100,9 @@ def test_results_are_written_whole_and_replace_an_earlier_run(tmp_path, labelled
     (target / "stale.txt").write_text("from an earlier run")
     summary = outputs.write_results_atomically(target, image, masks, None)
     names = sorted(p.name for p in target.iterdir())
-    assert names == sorted(
-        [outputs.MASKS, outputs.OVERLAY, outputs.CELLS_ZIP, outputs.METRICS, outputs.SHAPE_ANALYSIS]
-    )
+    exported = [outputs.GEOJSON, outputs.ROIS, outputs.OME_LABELS, outputs.METRICS_CSV]
+    written = [outputs.MASKS, outputs.OVERLAY, outputs.CELLS_ZIP, outputs.METRICS]
+    assert names == sorted([*written, outputs.SHAPE_ANALYSIS, *exported])
     assert summary.num_cells == 3
     assert summary.mask_shape == masks.shape
     metrics = json.loads((target / outputs.METRICS).read_text())

@@ -9,6 +9,7 @@ import io
 import numpy as np
 import pytest
 import tifffile
+from PIL import Image
 
 from predictions.services import options
 from predictions.services.axes import AxesError, AxesRequest
@@ -121,6 +122,15 @@ def test_several_series_need_series():
         read(buffer.getvalue())
     assert caught.value.param == "series"
     assert read(buffer.getvalue(), series=1).spatial_shape == (40, 40)
+
+
+def test_a_png_has_only_series_0():
+    buffer = io.BytesIO()
+    Image.fromarray(np.zeros((20, 30), np.uint8)).save(buffer, format="PNG")
+    assert read(buffer.getvalue(), series=0).spatial_shape == (20, 30)
+    with pytest.raises(ImageError, match="series must be 0") as caught:
+        read(buffer.getvalue(), series=1)
+    assert caught.value.param == "series"
 
 
 def test_too_many_channels_and_voxels_are_refused():

@@ -10,7 +10,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.throttling import ScopedRateThrottle
 
 from predictions.models import JobStatus, PredictionJob
-from predictions.services import images
+from predictions.services import images, jobs
 from tests.helpers.factories import PredictionJobFactory
 
 # The default limit (CELLSERVE_MAX_IMAGE_PIXELS); services take it as an argument.
@@ -69,17 +69,9 @@ def test_a_job_counts_what_it_stores(
         job_id = api_client.post(URL, upload, format="multipart").json()["id"]
     job = PredictionJob.objects.get(pk=job_id)
     assert job.status == JobStatus.COMPLETED
-    results = sum(
-        (media_root / name).stat().st_size
-        for name in PredictionJob.objects.filter(pk=job_id).values_list(
-            "result_masks",
-            "result_flows",
-            "result_segmented_images",
-            "result_tif_archive",
-            "result_metrics",
-            "result_shape_analysis",
-        )[0]
-    )
+    fields = [field for field, _ in jobs.RESULT_FILES.values()]
+    names = set(PredictionJob.objects.filter(pk=job_id).values_list(*fields)[0])
+    results = sum((media_root / name).stat().st_size for name in names)
     assert job.stored_bytes == len(blobs_png) + results
 
 

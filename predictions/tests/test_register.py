@@ -1,6 +1,9 @@
 """Jobs on files already on the server: the staff API (inside CELLSERVE_IMPORT_ROOTS) and the
 management command (any path), both validated exactly as uploads are."""
 
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
 import tifffile
@@ -71,6 +74,28 @@ def test_a_bad_file_is_refused_like_an_upload(staff_client, slide, settings):
     response = staff_client.post(URL, {"source": str(pages)}, format="json")
     assert response.status_code == 400
     assert "channel_axis" in response.json()
+
+
+def test_a_fifo_is_refused_at_once(staff_client, slide, settings):
+    """A named pipe would block the request forever if it were opened for reading."""
+    settings.CELLSERVE_IMPORT_ROOTS = [str(slide.parent)]
+    fifo = slide.parent / "pipe.tif"
+    os.mkfifo(fifo)
+    response = staff_client.post(URL, {"source": str(fifo)}, format="json")
+    assert response.status_code == 400
+    assert "is not a file" in " ".join(response.json()["source"])
+
+
+def test_a_refused_file_is_closed(staff_client, slide, settings):
+    settings.CELLSERVE_IMPORT_ROOTS = [str(slide.parent)]
+    pages = slide.parent / "pages.tif"  # opened, then refused by the image checks
+    tifffile.imwrite(pages, np.zeros((3, 32, 32), np.uint8), photometric="minisblack")
+    descriptors = Path("/proc/self/fd")
+    before = len(list(descriptors.iterdir()))
+    for _ in range(5):
+        response = staff_client.post(URL, {"source": str(pages)}, format="json")
+        assert response.status_code == 400
+    assert len(list(descriptors.iterdir())) <= before
 
 
 def test_only_staff_may_register(api_client, slide, settings):

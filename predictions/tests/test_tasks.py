@@ -201,3 +201,51 @@ def test_a_dead_pool_process_expires_the_lease_at_once(eager_celery):
     assert job.lease_expires_at <= timezone.now()
     requeued, _ = leases.requeue_expired()
     assert [r.job_id for r in requeued] == [job.pk]
+
+
+def _pickup_due(job, seconds: float) -> None:
+    """Set the job's pickup deadline ``seconds`` from now (negative: passed)."""
+    due = timezone.now() + timedelta(seconds=seconds)
+    PredictionJob.objects.filter(pk=job.pk).update(lease_expires_at=due)
+
+
+def test_a_job_whose_message_was_lost_is_sent_again_at_no_cost(eager_celery):
+    job = PredictionJobFactory()
+    _pickup_due(job, -1)  # no worker took it in CELLSERVE_PICKUP_S: its message is gone
+    tasks.watchdog()
+    job.refresh_from_db()
+    assert (job.status, job.attempts) == (JobStatus.COMPLETED, 1)
+
+
+def test_a_queued_job_within_its_pickup_deadline_is_left_alone(eager_celery):
+    job = PredictionJobFactory()
+    _pickup_due(job, 60)
+    assert leases.requeue_expired() == ([], [])
+    job.refresh_from_db()
+    assert (job.status, job.attempts) == (JobStatus.PENDING, 0)
+
+
+def test_a_requeued_job_waits_with_a_new_pickup_deadline(settings):
+    settings.CELLSERVE_PICKUP_S = 600
+    job = PredictionJobFactory()
+    leases.claim(job.pk, 1)
+    expire_lease(job, attempts=1)
+    requeued, _ = leases.requeue_expired()
+    assert [r.attempt for r in requeued] == [2]
+    job.refresh_from_db()
+    left = (job.lease_expires_at - timezone.now()).total_seconds()
+    assert job.lease_token is None
+    assert 590 < left <= 600
+    assert leases.requeue_expired() == ([], [])  # not sent twice
+
+
+def test_a_send_records_its_task_only_on_the_row_waiting_for_it(monkeypatch):
+    sent = type("Sent", (), {"id": "t"})
+    monkeypatch.setattr(tasks.segment_job, "apply_async", lambda *args, **kwargs: sent)
+    waiting, claimed = PredictionJobFactory(), PredictionJobFactory()
+    leases.claim(claimed.pk, 1, task_id="mine")
+    jobs.send(waiting.pk, JobStage.SEGMENT, 1)
+    jobs.send(claimed.pk, JobStage.SEGMENT, 1)  # a duplicate arriving after the claim
+    waiting.refresh_from_db()
+    claimed.refresh_from_db()
+    assert (waiting.task_id, claimed.task_id) == ("t", "mine")

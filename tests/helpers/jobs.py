@@ -38,7 +38,9 @@ def prepare(directory: Path, content: bytes, name: str) -> PreparedJob:
     image = images.decode_image(io.BytesIO(content), max_pixels=10**8)
     segmentation = engines.get_engine("watershed").segment(image, engines.SegmentationParams())
     results = directory / "results"
-    summary = outputs.write_results(results, image, segmentation.masks, segmentation.flows)
+    summary = outputs.write_results(
+        results, image, segmentation.masks, segmentation.flows, seg=True
+    )
     sources = {"input": input_path, "overlay": results / outputs.OVERLAY}
     sources["masks"] = results / outputs.MASKS
     layers = {

@@ -21,6 +21,11 @@ from tiles.tests.microscopy_jobs import microscopy_job
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(os.environ.get("CELLSERVE_TEST_ARTIFACTS", ROOT / "test-artifacts"))
+# Three tile layers (input, overlay, masks) and the outlines over them.
+LAYERS_IDLE = (
+    "() => window.cellserveTileMap && window.cellserveTileMap.layers().length === 4"
+    " && window.cellserveTileMap.layers().every((layer) => layer.idle)"
+)
 
 
 def ingest_dataset(owner):
@@ -83,17 +88,20 @@ def test_admin_job_page_draws_tiles(
 
         page.goto(change_url)
         page.wait_for_selector("#tile-viewer canvas")
-        page.wait_for_function(
-            "() => window.cellserveTileMap && window.cellserveTileMap.layers().length === 3"
-            " && window.cellserveTileMap.layers().every((layer) => layer.idle)"
-        )
+        page.wait_for_function(LAYERS_IDLE)
+        cells = job.num_cells_detected
+        page.wait_for_function(f"() => window.cellserveOutlines?.length === {cells}")
         page.wait_for_timeout(1500)  # let the last tiles paint
         controls = page.locator(".tile-layer-control input[type=checkbox]")
-        assert controls.count() == 3  # input, overlay, masks
+        assert controls.count() == 4  # input, overlay, masks, outlines
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         shot = page.locator("#tile-viewer").screenshot(
             path=str(ARTIFACTS / "admin-tile-viewer.png")
         )
+        clicked = click_cell(page, cell=0)
+        page.wait_for_function("() => document.querySelector('#tile-cell-metrics').textContent")
+        shown = page.locator("#tile-cell-metrics").inner_text()
+        assert shown.startswith(f"{clicked['name']}: cell_id {clicked['cell_id']}, area "), shown
 
         page.goto(dataset_url)
         page.wait_for_function(
@@ -116,10 +124,22 @@ def test_admin_job_page_draws_tiles(
     assert rows.std() > 10, rows.std()  # random depth rows, not an empty viewer
 
 
-LAYERS_IDLE = (
-    "() => window.cellserveTileMap && window.cellserveTileMap.layers().length === 3"
-    " && window.cellserveTileMap.layers().every((layer) => layer.idle)"
-)
+def click_cell(page, cell: int) -> dict:
+    """Click the centroid of outline ``cell`` on screen; its name and id."""
+    target = page.evaluate(
+        """(index) => {
+            const { feature } = window.cellserveOutlines[index];
+            const m = feature.properties.measurements;
+            // Centroids are of pixel centres; the map's coordinates are of pixel corners.
+            const centre = { x: m.centroid_x + 0.5, y: m.centroid_y + 0.5 };
+            const at = window.cellserveTileMap.gcsToDisplay(centre);
+            return { x: at.x, y: at.y, name: feature.properties.name, cell_id: m.cell_id };
+        }""",
+        cell,
+    )
+    box = page.locator("#tile-viewer").bounding_box()
+    page.mouse.click(box["x"] + target["x"], box["y"] + target["y"])
+    return target
 
 
 def layer_url(page, index: int) -> str:
@@ -161,8 +181,12 @@ def test_admin_stack_job_picks_channels_and_planes(live_server, admin_user, user
         page.wait_for_function(LAYERS_IDLE)
         names = page.locator(".tile-channel-control label").all_inner_texts()
         assert [name.strip() for name in names] == ["H2B", "Lamin"]
-        assert page.locator(".tile-layer-control input[type=checkbox]").count() == 3
+        assert page.locator(".tile-layer-control input[type=checkbox]").count() == 4
         assert band_frames(layer_url(page, 0)) == [0, 1]  # plane 0, both channels
+        outlines_at = "() => window.cellserveOutlines.filter((c) => c.z === {}).length"
+        page.wait_for_function("() => window.cellserveOutlines")
+        # A stack's outlines are per plane: plane 0's cells are outlined on plane 0.
+        assert page.evaluate(outlines_at.format(0)) == len(np.unique(sample.labels[0])[1:])
         assert layer_url(page, 2).endswith("?frame=0")  # the masks' plane 0
 
         page.uncheck("#tile-channel-1")

@@ -36,6 +36,12 @@ class Command(BaseCommand):
                 raise CommandError(f"--param {item!r}: write NAME=VALUE with a job parameter")
             data[name] = value
         serializer = PredictionJobRegisterSerializer(data=data, context={"roots": None})
+        try:
+            self._register(serializer, owner)
+        finally:
+            serializer.close_source()
+
+    def _register(self, serializer: PredictionJobRegisterSerializer, owner) -> None:
         if not serializer.is_valid():
             problems = "; ".join(
                 f"{k}: {' '.join(map(str, v))}" for k, v in serializer.errors.items()

@@ -134,11 +134,18 @@ class CellposeSAMEngine:
             flow_threshold=params.flow_threshold,
             cellprob_threshold=params.cellprob_threshold,
             min_size=params.min_size,
+            batch_size=settings.CELLPOSE_BATCH_SIZE,
+            normalize=_normalisation(),
         )
         dp, cellprob = np.asarray(flows[1], np.float32), np.asarray(flows[2], np.float32)
         return Segmentation(
             masks=np.asarray(masks), flows=np.concatenate([dp, cellprob[None]], axis=0)
         )
+
+
+def _normalisation() -> bool | dict[str, int]:
+    block = settings.CELLPOSE_TILE_NORM_BLOCKSIZE
+    return {"tile_norm_blocksize": block} if block > 0 else True
 
 
 def create_engine() -> CellposeSAMEngine:

@@ -1,6 +1,7 @@
 // Admin tile viewer: one GeoJS map in pixel coordinates, one tile layer per entry of
 // #tile-layers ({name, metadata, tiles, opacity, visible}), each with a checkbox and an
-// opacity slider. Tiles come from the owner-checked tile endpoints with the admin session.
+// opacity slider, and for a job the cells' outlines over them (#tile-outlines). Tiles and
+// outlines come from the owner-checked endpoints with the admin session.
 //
 // A layer with `channels` (an input with channels or planes) gets a channel picker: each
 // visible channel is one band of a large-image style, its frame coloured from black to the
@@ -11,7 +12,8 @@
   "use strict";
   const layers = JSON.parse(document.getElementById("tile-layers").textContent);
   const controls = document.getElementById("tile-viewer-controls");
-  const view = { z: 0 };
+  // The plane shown, and what follows it besides the tile layers (the outlines of a stack).
+  const view = { z: 0, onPlane: [] };
   const getJSON = (url) =>
     fetch(url, { credentials: "same-origin" }).then((response) => {
       if (!response.ok) throw new Error(`${url}: ${response.status}`);
@@ -127,9 +129,94 @@
       view.z = Number(slider.value);
       label.textContent = `z ${view.z} / ${planes - 1}`;
       entries.filter((entry) => entry.spec.planes > 1).forEach(refresh);
+      view.onPlane.forEach((follow) => follow());
     });
     row.append(label, slider);
     controls.append(row);
+  }
+
+  // The cells' outlines ({url, visible, color}): the job's QuPath GeoJSON, drawn as closed
+  // lines (the canvas renderer has lines, not polygons). Clicking inside a cell shows its
+  // metrics; it is found by bounding box, then by the even-odd rule on its rings.
+  const outlines = JSON.parse(document.getElementById("tile-outlines")?.textContent || "null");
+
+  function ringsOf(geometry) {
+    const polygons = geometry.type === "Polygon" ? [geometry.coordinates] : geometry.coordinates;
+    return polygons.flat();
+  }
+
+  function inside(rings, x, y) {
+    let crossings = 0;
+    for (const ring of rings) {
+      for (let i = 0, j = ring.length - 1; i < ring.length; j = i++) {
+        const [xi, yi] = ring[i];
+        const [xj, yj] = ring[j];
+        if ((yi > y) !== (yj > y) && x < xj + ((y - yj) * (xi - xj)) / (yi - yj)) crossings++;
+      }
+    }
+    return crossings % 2 === 1;
+  }
+
+  // A stack's outlines are per plane (geometry.plane.z, as QuPath writes it); 2D ones have none.
+  const onPlane = ({ z }) => z === null || z === view.z;
+
+  function cellAt(cells, x, y) {
+    return cells.find(({ box, rings, z }) => onPlane({ z }) &&
+      x >= box[0] && x <= box[2] && y >= box[1] && y <= box[3] && inside(rings, x, y));
+  }
+
+  function describe(feature) {
+    const measurements = feature.properties.measurements || {};
+    const values = Object.entries(measurements)
+      .map(([name, value]) => `${name} ${Number.isInteger(value) ? value : value.toPrecision(4)}`);
+    return `${feature.properties.name}: ${values.join(", ")}`;
+  }
+
+  function addOutlines(map, spec) {
+    const layer = map.createLayer("feature", { renderer: "canvas", features: ["line"] });
+    const panel = document.getElementById("tile-cell-metrics");
+    let loading = null;
+    const load = () => {
+      loading ??= getJSON(spec.url).then((collection) => {
+        const cells = collection.features.map((feature) => {
+          const rings = ringsOf(feature.geometry);
+          const xs = rings.flat().map((p) => p[0]);
+          const ys = rings.flat().map((p) => p[1]);
+          const box = [Math.min(...xs), Math.min(...ys), Math.max(...xs), Math.max(...ys)];
+          return { feature, rings, box, z: feature.geometry.plane?.z ?? null };
+        });
+        const lines = layer.createFeature("line")
+          .line((ring) => ring)
+          .position((point) => ({ x: point[0], y: point[1] }))
+          .style({ closed: true, strokeColor: spec.color, strokeWidth: 1.5, strokeOpacity: 0.9 });
+        const showPlane = () => {
+          lines.data(cells.filter(onPlane).flatMap(({ rings }) => rings));
+          layer.draw();
+        };
+        view.onPlane.push(showPlane);
+        showPlane();
+        map.geoOn(geo.event.mouseclick, (event) => {
+          if (!layer.visible()) return;
+          const cell = cellAt(cells, event.geo.x, event.geo.y);
+          panel.textContent = cell ? describe(cell.feature) : "";
+        });
+        window.cellserveOutlines = cells;
+      }).catch((error) => {
+        loading = null;  // switching the layer on again tries again
+        panel.textContent = `The outlines could not load: ${error.message}`;
+      });
+      return loading;
+    };
+    const row = element("div", { className: "tile-layer-control" });
+    const toggle = element("input", { type: "checkbox", checked: spec.visible, id: "tile-outlines-toggle" });
+    toggle.addEventListener("change", () => {
+      layer.visible(toggle.checked).draw();
+      if (toggle.checked) load();
+    });
+    row.append(toggle, element("label", { htmlFor: toggle.id, textContent: " outlines " }, INLINE_LABEL));
+    controls.append(row);
+    layer.visible(spec.visible);
+    if (spec.visible) load();
   }
 
   Promise.all(layers.map((spec) => getJSON(spec.metadata))).then((metas) => {
@@ -154,6 +241,7 @@
     });
     const planes = Math.max(1, ...layers.map((spec) => spec.planes || 1));
     if (planes > 1) addPlaneSlider(entries, planes);
+    if (outlines) addOutlines(map, outlines);
     map.draw();
   }).catch((error) => {
     controls.textContent = `The tile viewer could not load: ${error.message}`;
