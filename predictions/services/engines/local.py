@@ -231,15 +231,18 @@ def regions(diameters: FloatArray) -> Regions:
 
 def centroid_cells(labels: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
     """The grid cell (row, column) of each label's centroid, labels 1..count."""
+    rows, cols = centroid_pixels(labels, count)
+    return rows // CELL, cols // CELL
+
+
+def centroid_pixels(labels: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """The pixel (row, column) holding each label's centroid, labels 1..count, in one pass."""
     areas = np.maximum(np.bincount(labels.ravel(), minlength=count + 1)[1:], 1)
     rows = np.broadcast_to(np.arange(labels.shape[0])[:, None], labels.shape)
     cols = np.broadcast_to(np.arange(labels.shape[1])[None, :], labels.shape)
     row_sum = np.bincount(labels.ravel(), rows.ravel(), count + 1)
     col_sum = np.bincount(labels.ravel(), cols.ravel(), count + 1)
-    return (
-        (row_sum[1:] / areas // CELL).astype(np.intp),
-        (col_sum[1:] / areas // CELL).astype(np.intp),
-    )
+    return (row_sum[1:] / areas).astype(np.intp), (col_sum[1:] / areas).astype(np.intp)
 
 
 def per_window(

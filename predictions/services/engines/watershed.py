@@ -191,8 +191,8 @@ def _local_diameters(
     if given and given > 0:
         return np.full(grid, max(float(given), MIN_DIAMETER))
     foreground = ndi.binary_opening(ndi.binary_fill_holes(thresholds.logit(stabilised) > 0))
-    components, _ = ndi.label(foreground)
-    radii, areas = _inscribed_radii(foreground)
+    components, count = ndi.label(foreground)
+    radii, areas = _component_radii(foreground, components, count)
     windows = thresholds.threshold.shape
     found = local.cell_diameters(components, radii, areas, windows, _median_diameter)
     return None if found is None else np.maximum(found, MIN_DIAMETER)
@@ -207,12 +207,8 @@ def _centred_in(cells: np.ndarray, inside: np.ndarray) -> np.ndarray:
     count = int(cells.max())
     if count == 0:
         return cells
-    areas = np.maximum(np.bincount(cells.ravel(), minlength=count + 1), 1)
-    rows, cols = np.indices(cells.shape)
-    centre_rows = (np.bincount(cells.ravel(), rows.ravel(), count + 1) / areas).astype(np.intp)
-    centre_cols = (np.bincount(cells.ravel(), cols.ravel(), count + 1) / areas).astype(np.intp)
-    keep = inside[centre_rows, centre_cols]
-    keep[0] = False
+    keep = np.zeros(count + 1, bool)
+    keep[1:] = inside[local.centroid_pixels(cells, count)]
     return np.where(keep[cells], cells, 0)
 
 
@@ -359,6 +355,13 @@ def estimate_plane_diameter(intensity: np.ndarray) -> float:
 def _inscribed_radii(foreground: np.ndarray, axes: Spacing = None) -> tuple[np.ndarray, ...]:
     """Each component's inscribed radius and its size in pixels (voxels)."""
     components, count = ndi.label(foreground)
+    return _component_radii(foreground, components, count, axes)
+
+
+def _component_radii(
+    foreground: np.ndarray, components: np.ndarray, count: int, axes: Spacing = None
+) -> tuple[np.ndarray, ...]:
+    """``_inscribed_radii`` of components already labelled 1..count."""
     if count == 0:
         return np.zeros(0), np.zeros(0, np.intp)
     distance = ndi.distance_transform_edt(foreground, sampling=axes)
