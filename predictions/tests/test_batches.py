@@ -255,6 +255,8 @@ def test_the_job_list_filters_orders_and_refuses_bad_parameters(api_client, fini
         ({"status": "done"}, "status"),
         ({"created_after": "9999-12-31T23:00:00-05:00"}, "created_after"),
         ({"created_before": "0001-01-01T00:00:00+01:00"}, "created_before"),
+        ({"batch": ""}, "batch"),
+        ({"created_after": ""}, "created_after"),
     ]:
         response = api_client.get(JOBS, params)
         assert response.status_code == 400, params
